@@ -1,0 +1,24 @@
+//! MoneyFlow's pure core: everything about payment rules that needs no I/O.
+//!
+//! # Layout
+//! - [`model`]: the rule set as stored and served (the original JSON format plus
+//!   optional extensions), with its serialisation.
+//! - [`validation`]: turns untrusted JSON into a [`model::RuleSet`], or lists
+//!   every problem with the JSON path at fault and what is allowed.
+//! - [`catalogue`]: the built-in task catalogue: names, parameter specs and the
+//!   JSON Schema the canvas reads.
+//! - [`path`]: `$context.…` paths, parsed once and resolved against a context.
+//! - [`eval`]: condition operators and their evaluation (decimal-aware, never panics).
+//! - [`money`]: decimal parsing of JSON numbers and numeric strings, rounding.
+//! - [`ports`]: the records and traits that storage implements.
+//!
+//! The compiler enforces the boundary: this crate depends on no database,
+//! HTTP or async runtime crate.
+
+pub mod catalogue;
+pub mod eval;
+pub mod model;
+pub mod money;
+pub mod path;
+pub mod ports;
+pub mod validation;
