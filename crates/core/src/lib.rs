@@ -10,6 +10,7 @@
 //! - [`path`]: `$context.…` paths, parsed once and resolved against a context.
 //! - [`eval`]: condition operators and their evaluation (decimal-aware, never panics).
 //! - [`money`]: decimal parsing of JSON numbers and numeric strings, rounding.
+//! - [`run`]: the run state machine: readiness, skips, outcomes, backoff.
 //! - [`ports`]: the records and traits that storage implements.
 //!
 //! The compiler enforces the boundary: this crate depends on no database,
@@ -21,4 +22,5 @@ pub mod model;
 pub mod money;
 pub mod path;
 pub mod ports;
+pub mod run;
 pub mod validation;
