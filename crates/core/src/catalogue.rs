@@ -235,6 +235,17 @@ impl Catalogue {
         })
     }
 
+    /// A catalogue of these tasks (an engine with tasks of its own builds one).
+    pub fn new(tasks: Vec<TaskSpec>) -> Self {
+        Self { tasks }
+    }
+
+    /// Adds a task, replacing one of the same name.
+    pub fn insert(&mut self, spec: TaskSpec) {
+        self.tasks.retain(|t| t.name != spec.name);
+        self.tasks.push(spec);
+    }
+
     pub fn tasks(&self) -> &[TaskSpec] {
         &self.tasks
     }

@@ -82,6 +82,9 @@ pub enum StoreError {
     /// The store could not be reached or could not commit. Safe to retry later.
     #[error("store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store's write queue is full: back-pressure. Safe to retry shortly.
+    #[error("store overloaded")]
+    Overloaded,
     /// Anything else: a bug or corrupt data. Not safe to retry blindly.
     #[error("store failure")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -164,4 +167,210 @@ pub trait SettingStore: Send + Sync {
         value: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
     fn put_setting(&self, key: &str, value: &str) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+// ---------------------------------------------------------------------------
+// Events, runs, the queue and documents (the router and the orchestrator).
+// ---------------------------------------------------------------------------
+
+/// A payment event the router has authenticated and validated, with the run
+/// it starts. Accepting stores both, and queues the run, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub company_id: String,
+    /// The event's own `event_id`, or one the router generated.
+    pub event_id: String,
+    /// The `Idempotency-Key` header, else the `event_id`; unique per company.
+    pub idempotency_key: String,
+    /// Lower-case hex SHA-256 of the request body, to tell a replay from a reuse.
+    pub body_sha256: String,
+    /// The event JSON as received.
+    pub body: String,
+    /// The event's `type`, kept for filtering.
+    pub event_type: String,
+    /// The company's rule version the run is pinned to.
+    pub rule_version: i64,
+    pub run_id: String,
+    pub received_at: OffsetDateTime,
+}
+
+/// What accepting an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Stored and queued now.
+    Accepted { event_id: String, run_id: String },
+    /// The key was seen before with the same body: the original answer.
+    Replayed { event_id: String, run_id: String },
+    /// The key was seen before with another body: the caller must not reuse it.
+    KeyReused { event_id: String, run_id: String },
+}
+
+/// One node's checkpoint inside a run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
+pub struct NodeRecord {
+    pub state: crate::run::NodeState,
+    /// Executions started so far (0 for conditions not yet evaluated).
+    pub attempts: u32,
+    /// The task's resolved parameters, as last executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// `{"message", "retryable", ...}` of the last failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// When a waiting retry is due.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub company_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub rule_version: i64,
+    pub status: crate::run::RunStatus,
+    /// Node id → checkpoint, in rule order; empty until the first step.
+    pub nodes: serde_json::Map<String, Value>,
+    pub created_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// A run with its event, ready to execute.
+#[derive(Debug, Clone)]
+pub struct RunWork {
+    pub run: RunRecord,
+    pub event: Value,
+}
+
+/// A document a task produced (invoice, shipment, royalty…), stored once
+/// under its idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Document {
+    /// `{run_id}:{node_id}`, with a suffix when one node makes several.
+    pub key: String,
+    pub run_id: String,
+    pub company_id: String,
+    pub node_id: String,
+    pub kind: String,
+    pub body: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a run goes after a step is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueNext {
+    /// Finished: the queue entry is removed.
+    Done,
+    /// Waiting (a retry): the lease is released and the run is due again then.
+    At(OffsetDateTime),
+    /// Still being worked on by this owner: the lease is kept (a checkpoint
+    /// before awaiting slow tasks).
+    Keep,
+}
+
+/// The result of one step of a run, committed atomically: the checkpoint,
+/// the documents and the queue move. Rejected when `owner` no longer holds
+/// the run's lease, so a worker that lost its lease cannot overwrite another's work.
+#[derive(Debug, Clone)]
+pub struct StepCommit {
+    pub run_id: String,
+    pub owner: String,
+    pub status: crate::run::RunStatus,
+    pub nodes: serde_json::Map<String, Value>,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub documents: Vec<Document>,
+    pub next: QueueNext,
+}
+
+/// Events and their runs: the router's side.
+pub trait EventStore: Send + Sync {
+    /// Stores the event, its run (status `queued`) and its queue entry in one
+    /// transaction, or reports the earlier event with the same idempotency key.
+    /// Returns only once that transaction is durable.
+    fn accept_event(&self, event: NewEvent) -> impl Future<Output = StoreResult<AcceptOutcome>> + Send;
+}
+
+/// Runs, the queue and documents: the orchestrator's side.
+pub trait RunStore: Send + Sync {
+    /// Leases up to `limit` due runs to `owner` until `now + lease`; returns their ids.
+    fn claim_runs(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Extends `owner`'s leases on these runs to `until`.
+    fn renew_leases(&self, owner: &str, run_ids: &[String], until: OffsetDateTime)
+    -> impl Future<Output = StoreResult<()>> + Send;
+    /// Releases every lease (one-process start: nobody else holds any).
+    fn release_all_leases(&self) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// When the next unleased queue entry is due, if any.
+    fn next_due_at(&self) -> impl Future<Output = StoreResult<Option<OffsetDateTime>>> + Send;
+    /// The runs with their events, in any order; missing ids are left out.
+    fn load_runs(&self, run_ids: &[String]) -> impl Future<Output = StoreResult<Vec<RunWork>>> + Send;
+    /// Commits a step; [`StoreError::Conflict`] when `owner` lost the lease.
+    fn commit_step(&self, step: StepCommit) -> impl Future<Output = StoreResult<()>> + Send;
+    fn get_run(&self, run_id: &str) -> impl Future<Output = StoreResult<Option<RunRecord>>> + Send;
+    /// The run's documents, oldest first.
+    fn list_documents(&self, run_id: &str) -> impl Future<Output = StoreResult<Vec<Document>>> + Send;
+}
+
+/// A company's webhook signing secret (Standard Webhooks, `whsec_…`).
+/// Kept retrievable: verifying an HMAC needs the secret itself.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct SigningSecret {
+    pub id: String,
+    pub company_id: String,
+    #[serde(skip)]
+    pub secret: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Set when a newer secret replaced it: it stays valid until then.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningSecret")
+            .field("id", &self.id)
+            .field("company_id", &self.company_id)
+            .field("secret", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Webhook signing secrets, with rotation.
+pub trait SigningSecretStore: Send + Sync {
+    /// Stores a new secret; every secret of the company still without an
+    /// expiry gets `expires_at = rotate_previous_at` (the rotation's grace
+    /// period). [`StoreError::NotFound`] when the company does not exist.
+    fn create_signing_secret(
+        &self,
+        company_id: &str,
+        id: &str,
+        secret: &str,
+        now: OffsetDateTime,
+        rotate_previous_at: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<SigningSecret>> + Send;
+    /// Secrets valid at `now` (no expiry, or expiring later), newest first.
+    fn active_signing_secrets(
+        &self,
+        company_id: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<Vec<SigningSecret>>> + Send;
 }

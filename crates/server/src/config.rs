@@ -1,0 +1,147 @@
+//! Typed settings: CLI flags, each backed by a `MONEYFLOW_…` environment
+//! variable (clap `env`), with defaults that run with nothing configured
+//! (`./moneyflow-data` SQLite, `127.0.0.1:8000`, a generated admin token).
+//!
+//! Secrets (the admin token, a database URL that may carry a password) are
+//! [`SecretString`]s, so `Debug` of a [`Config`] can be logged safely.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use crate::secret::SecretString;
+
+/// 1 MiB: the default largest request body.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_PORT: u16 = 8000;
+pub const DEFAULT_DATA_DIR: &str = "./moneyflow-data";
+
+/// Where the data lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreConfig {
+    /// Database URL (`postgres://…` or `sqlite:…`). When set, `--data-dir` is not used.
+    #[arg(long, env = "MONEYFLOW_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Folder for the SQLite database when no database URL is given.
+    #[arg(long, env = "MONEYFLOW_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+        }
+    }
+}
+
+/// Everything [`crate::Application::build`] needs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "MONEYFLOW_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "MONEYFLOW_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub store: StoreConfig,
+
+    /// The admin token. Prefer the environment variable: a flag shows in `ps`.
+    /// When unset, one is generated on first start and printed once.
+    #[arg(long, env = "MONEYFLOW_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<SecretString>,
+
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "MONEYFLOW_BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT_BYTES)]
+    pub body_limit_bytes: usize,
+
+    /// Create the demo company, key and rule on first start.
+    #[arg(long, env = "MONEYFLOW_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo: bool,
+}
+
+impl Default for Config {
+    /// The same values as the CLI defaults, without reading the environment.
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            store: StoreConfig::default(),
+            admin_token: None,
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            demo: true,
+        }
+    }
+}
+
+/// How logs are written (to stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn debug_of_config_redacts_secrets() {
+        let config = Config {
+            admin_token: Some(SecretString::new("mfa_topsecret")),
+            store: StoreConfig {
+                database_url: Some(SecretString::new("postgres://user:hunter2@db/moneyflow")),
+                ..StoreConfig::default()
+            },
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+        assert!(!debug.contains("topsecret"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn flags_parse_into_typed_settings() {
+        let parsed = Wrapper::try_parse_from([
+            "moneyflow",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "9000",
+            "--data-dir",
+            "/tmp/x",
+            "--body-limit-bytes",
+            "42",
+            "--demo",
+            "false",
+        ])
+        .expect("parses");
+        let config = parsed.config;
+        assert_eq!(config.host.to_string(), "0.0.0.0");
+        assert_eq!(config.port, 9000);
+        assert_eq!(config.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.body_limit_bytes, 42);
+        assert!(!config.demo);
+    }
+
+    #[test]
+    fn a_bad_port_is_rejected_by_the_parser() {
+        assert!(Wrapper::try_parse_from(["moneyflow", "--port", "99999"]).is_err());
+    }
+}

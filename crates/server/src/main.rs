@@ -1,0 +1,253 @@
+//! The `moneyflow` command:
+//! - `moneyflow up`: one process serving the API on SQLite in `./moneyflow-data`
+//!   (or `--database-url`), with a generated admin token and a demo company on
+//!   first start.
+//! - `moneyflow migrate`: applies the store's migrations and exits.
+//! - `moneyflow validate <file.json>`: validates a rule set file, exit 1 if invalid.
+//!
+//! The one place `anyhow` is used: errors here end the process with their
+//! whole cause chain.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use moneyflow_core::catalogue::Catalogue;
+use moneyflow_core::validation::validate_rule_set;
+use moneyflow_server::config::{Config, LogFormat, StoreConfig};
+use moneyflow_server::extract::json_error_parts;
+use moneyflow_server::startup::{AdminToken, Application, Bootstrap, open_store};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "moneyflow",
+    version,
+    about = "MoneyFlow: compose and run payment rules"
+)]
+struct Cli {
+    /// Log format (logs go to stderr; filter with RUST_LOG).
+    #[arg(long, global = true, env = "MONEYFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (one process, SQLite by default).
+    Up(Config),
+    /// Apply the store's migrations and exit.
+    Migrate(StoreConfig),
+    /// Validate a rule set file (`-` for stdin); exits 1 when it is invalid.
+    Validate {
+        /// The rule set: `{"company_id": …, "rules": [...]}`.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match cli.command {
+        Command::Validate { file } => validate(&file),
+        Command::Up(config) => runtime().and_then(|rt| rt.block_on(up(config))),
+        Command::Migrate(store) => runtime().and_then(|rt| rt.block_on(migrate(store))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "moneyflow failed");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn up(config: Config) -> anyhow::Result<ExitCode> {
+    tracing::debug!(?config, "starting");
+    let host = config.host;
+    let application = Application::build(config)
+        .await
+        .context("could not start the server")?;
+    print_banner(host, application.port(), application.bootstrap());
+    application
+        .run_until_stopped()
+        .await
+        .context("the server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(config: StoreConfig) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config)
+        .await
+        .context("could not open the store")?;
+    store
+        .migrate()
+        .await
+        .context("could not migrate the store")?;
+    println!("migrations applied ({:?})", store.backend());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("could not read stdin")?;
+        text
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("could not read {}", file.display()))?
+    };
+    let input: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(input) => input,
+        Err(error) => {
+            let (line, column, message) = json_error_parts(&error);
+            println!(
+                "{}: malformed JSON at line {line}, column {column}: {message}",
+                file.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match validate_rule_set(&input, Catalogue::builtin()) {
+        Ok(rule_set) => {
+            println!(
+                "{}: valid ({} node{}, company {})",
+                file.display(),
+                rule_set.rules.len(),
+                if rule_set.rules.len() == 1 { "" } else { "s" },
+                rule_set.company_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(report) => {
+            let count = report.problems.len();
+            println!(
+                "{}: {count} problem{}",
+                file.display(),
+                if count == 1 { "" } else { "s" }
+            );
+            for problem in report.problems {
+                let path = if problem.path.is_empty() {
+                    "(body)"
+                } else {
+                    &problem.path
+                };
+                println!("  {path}: {}", problem.message);
+                if let Some(hint) = problem.hint {
+                    println!("      hint: {hint}");
+                }
+                // The core's message often lists them already.
+                if !problem.allowed.is_empty() && !problem.message.contains("allowed") {
+                    println!("      allowed: {}", problem.allowed.join(", "));
+                }
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// What a person needs to start: where it is, and the credentials shown once.
+fn print_banner(host: IpAddr, port: u16, bootstrap: &Bootstrap) {
+    // 0.0.0.0 is where it listens, not an address to browse to.
+    let shown_host = if host.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        host.to_string()
+    };
+    let shown_host = if shown_host.contains(':') {
+        format!("[{shown_host}]")
+    } else {
+        shown_host
+    };
+    let url = format!("http://{shown_host}:{port}");
+    println!();
+    println!("  MoneyFlow is listening on {url}");
+    println!("  API docs:      {url}/docs");
+    let admin_token = match &bootstrap.admin_token {
+        AdminToken::Generated(token) => {
+            println!("  Admin token:   {}", token.expose_secret());
+            println!("                 (shown once: only its hash is stored; keep it safe)");
+            Some(token.expose_secret().to_owned())
+        }
+        AdminToken::Stored => {
+            println!("  Admin token:   printed on first start (only its hash is stored);");
+            println!(
+                "                 set MONEYFLOW_ADMIN_TOKEN to use a token of your choice instead"
+            );
+            None
+        }
+        AdminToken::Configured => {
+            println!("  Admin token:   from MONEYFLOW_ADMIN_TOKEN");
+            None
+        }
+    };
+    match &bootstrap.demo {
+        Some(demo) => {
+            println!("  Demo company:  {}", demo.company_id);
+            println!(
+                "  Demo API key:  {}  (shown once)",
+                demo.api_key.expose_secret()
+            );
+            println!();
+            println!("  Try:");
+            println!(
+                "    curl -H 'Authorization: Bearer {}' {url}/payment-rules/{}",
+                demo.api_key.expose_secret(),
+                demo.company_id
+            );
+        }
+        None => {
+            let token = admin_token.unwrap_or_else(|| "$MONEYFLOW_ADMIN_TOKEN".to_owned());
+            println!();
+            println!("  Try:");
+            println!("    curl -H \"Authorization: Bearer {token}\" {url}/tasks");
+        }
+    }
+    println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn validate_takes_a_file() {
+        let cli = Cli::try_parse_from(["moneyflow", "validate", "rules.json"]).expect("parses");
+        assert!(
+            matches!(cli.command, Command::Validate { file } if file.as_os_str() == "rules.json")
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! The OpenAPI 3.1 document (utoipa derive), served at `/openapi.json`, and
+//! Swagger UI at `/docs` (assets vendored in the binary: no network needed).
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{FieldError, ProblemDetails};
+use crate::routes::{companies, health, rules, tasks};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "MoneyFlow",
+        description = "Compose payment rules as graphs of conditions and tasks.\n\n\
+            Every route but `GET /`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`: \
+            the admin token may do everything; a company API key acts for its own company alone \
+            (another company's resources answer 404). Errors are RFC 9457 `application/problem+json` \
+            with a machine-readable `type`, the field paths at fault in `errors`, and `retryable`."
+    ),
+    paths(
+        health::status,
+        rules::save,
+        rules::save_trailing_slash,
+        rules::validate,
+        rules::current,
+        rules::versions,
+        rules::version,
+        tasks::list,
+        companies::create,
+        companies::list,
+        companies::get,
+        companies::create_api_key,
+        companies::list_api_keys,
+        companies::revoke_api_key,
+    ),
+    components(schemas(ProblemDetails, FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "health", description = "Liveness"),
+        (name = "rules", description = "Payment rule sets and their versions"),
+        (name = "tasks", description = "The built-in task catalogue"),
+        (name = "companies", description = "Companies and their API keys (admin)"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the document's `security` refers to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token (`mfa_…`) or a company API key (`mfk_…`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `/openapi.json` and `/docs` (no credentials needed).
+pub fn router() -> Router<AppState> {
+    let swagger: Router<AppState> = SwaggerUi::new("/docs")
+        .url("/openapi.json", ApiDoc::openapi())
+        .into();
+    // Swagger UI answers an unknown `/docs/…` file with a bare 404; make it
+    // the same problem+json every other unknown route gets.
+    swagger.layer(axum::middleware::map_response(
+        |uri: Uri, response: Response| async move {
+            if response.status() == StatusCode::NOT_FOUND {
+                crate::extract::not_found(uri).await.into_response()
+            } else {
+                response
+            }
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_is_openapi_3_1_with_every_route() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        assert_eq!(doc["openapi"], "3.1.0");
+        for path in [
+            "/",
+            "/payment-rules",
+            "/payment-rules/",
+            "/payment-rules/validate",
+            "/payment-rules/{company_id}",
+            "/payment-rules/{company_id}/versions",
+            "/payment-rules/{company_id}/versions/{version}",
+            "/tasks",
+            "/companies",
+            "/companies/{company_id}",
+            "/companies/{company_id}/api-keys",
+            "/companies/{company_id}/api-keys/{key_id}",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "missing {path}");
+        }
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(doc["components"]["schemas"]["ProblemDetails"].is_object());
+    }
+}

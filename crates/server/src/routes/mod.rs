@@ -1,0 +1,45 @@
+//! The HTTP routes, one module per area:
+//! - [`health`]: `GET /`.
+//! - [`rules`]: `/payment-rules…`: save (a new version), read, versions, validate.
+//! - [`tasks`]: `GET /tasks`, the task catalogue with each task's JSON Schema.
+//! - [`companies`]: `/companies…` and their API keys.
+//!
+//! Handlers take [`crate::auth::Principal`] first (so a request without
+//! credentials gets its 401 before its body is read) and the body last.
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::state::AppState;
+
+pub mod companies;
+pub mod health;
+pub mod rules;
+pub mod tasks;
+
+/// Every API route (without the docs, fallbacks and layers [`crate::app`] adds).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(health::status))
+        // The original API documented the trailing slash; both spellings work.
+        .route("/payment-rules", post(rules::save))
+        .route("/payment-rules/", post(rules::save_trailing_slash))
+        .route("/payment-rules/validate", post(rules::validate))
+        .route("/payment-rules/{company_id}", get(rules::current))
+        .route("/payment-rules/{company_id}/versions", get(rules::versions))
+        .route(
+            "/payment-rules/{company_id}/versions/{version}",
+            get(rules::version),
+        )
+        .route("/tasks", get(tasks::list))
+        .route("/companies", post(companies::create).get(companies::list))
+        .route("/companies/{company_id}", get(companies::get))
+        .route(
+            "/companies/{company_id}/api-keys",
+            post(companies::create_api_key).get(companies::list_api_keys),
+        )
+        .route(
+            "/companies/{company_id}/api-keys/{key_id}",
+            delete(companies::revoke_api_key),
+        )
+}

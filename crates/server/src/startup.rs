@@ -1,0 +1,254 @@
+//! Startup as a value: [`Application::build`] opens and migrates the store,
+//! settles the admin token, seeds the demo on first start and binds the
+//! listener; [`Application::run_until_stopped`] serves until SIGTERM or
+//! ctrl-c, then lets in-flight requests finish.
+//!
+//! Tests use [`Application::build_with_store`] with a fresh store and port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use moneyflow_core::catalogue::Catalogue;
+use moneyflow_core::ports::{SettingStore, StoreError};
+use moneyflow_store::Store;
+use tokio::net::TcpListener;
+
+use crate::auth::AdminTokenHash;
+use crate::config::{Config, StoreConfig};
+use crate::demo::{self, DemoSeed};
+use crate::secret::{SecretString, generate_admin_token};
+use crate::state::AppState;
+
+/// The settings key holding the generated admin token's SHA-256 hex.
+pub const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not open the store")]
+    Store(#[from] StoreError),
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the stored admin token hash is not valid hex; delete the `{ADMIN_TOKEN_SETTING}` setting or set MONEYFLOW_ADMIN_TOKEN"
+    )]
+    CorruptAdminTokenHash,
+}
+
+/// Where the admin token came from, for the banner.
+#[derive(Debug, Clone)]
+pub enum AdminToken {
+    /// `MONEYFLOW_ADMIN_TOKEN` / `--admin-token`.
+    Configured,
+    /// Generated now, on first start: print it once.
+    Generated(SecretString),
+    /// Generated on an earlier start; only its hash is kept.
+    Stored,
+}
+
+/// What startup did that the operator should hear about once.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub admin_token: AdminToken,
+    pub demo: Option<DemoSeed>,
+}
+
+/// Opens the store named by the configuration: the database URL when given,
+/// else SQLite in the data directory. Does not migrate.
+pub async fn open_store(config: &StoreConfig) -> Result<Store, StoreError> {
+    match &config.database_url {
+        Some(url) => Store::connect(url.expose_secret()).await,
+        None => Store::open_data_dir(&config.data_dir).await,
+    }
+}
+
+/// The configured admin token, or the one generated on first start.
+async fn settle_admin_token(
+    store: &Store,
+    configured: Option<&SecretString>,
+) -> Result<(AdminTokenHash, AdminToken), StartupError> {
+    if let Some(token) = configured {
+        return Ok((AdminTokenHash::from_token(token), AdminToken::Configured));
+    }
+    let token = generate_admin_token();
+    let hash = AdminTokenHash::from_token(&token);
+    // Set-if-absent makes two processes starting at once agree on one token.
+    if store
+        .set_setting_if_absent(ADMIN_TOKEN_SETTING, &hash.to_hex())
+        .await?
+    {
+        return Ok((hash, AdminToken::Generated(token)));
+    }
+    let stored = store
+        .get_setting(ADMIN_TOKEN_SETTING)
+        .await?
+        .ok_or(StartupError::CorruptAdminTokenHash)?;
+    let hash = AdminTokenHash::from_hex(&stored).ok_or(StartupError::CorruptAdminTokenHash)?;
+    Ok((hash, AdminToken::Stored))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    bootstrap: Bootstrap,
+}
+
+impl Application {
+    /// Opens and migrates the store from the configuration, then
+    /// [`Self::build_with_store`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store = open_store(&config.store).await?;
+        store.migrate().await?;
+        Self::build_with_store(config, store).await
+    }
+
+    /// Builds on an already migrated store (`config.store` is not used).
+    pub async fn build_with_store(config: Config, store: Store) -> Result<Self, StartupError> {
+        let (admin_token_hash, admin_token) =
+            settle_admin_token(&store, config.admin_token.as_ref()).await?;
+        let demo = if config.demo {
+            demo::seed(&store, Catalogue::builtin()).await?
+        } else {
+            None
+        };
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        tracing::info!(%addr, backend = ?store.backend(), "listening");
+        Ok(Self {
+            listener,
+            addr,
+            state: AppState::new(store, admin_token_hash, config.body_limit_bytes),
+            bootstrap: Bootstrap { admin_token, demo },
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn bootstrap(&self) -> &Bootstrap {
+        &self.bootstrap
+    }
+
+    /// Serves until SIGTERM or ctrl-c.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then stops accepting connections and
+    /// waits for in-flight requests to finish.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = crate::app(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(signal)
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on ctrl-c or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn generated_admin_token_is_kept_as_a_hash_and_reused() {
+        let store = moneyflow_store::testing::fresh_sqlite().await;
+        let (hash, token) = settle_admin_token(&store, None).await.expect("first start");
+        let AdminToken::Generated(token) = token else {
+            panic!("first start generates a token")
+        };
+        assert!(token.expose_secret().starts_with("mfa_"));
+        assert!(hash.matches(token.expose_secret()));
+        let stored = store
+            .get_setting(ADMIN_TOKEN_SETTING)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(stored, token.expose_secret(), "only the hash is stored");
+
+        let (again, source) = settle_admin_token(&store, None)
+            .await
+            .expect("second start");
+        assert!(matches!(source, AdminToken::Stored));
+        assert!(again.matches(token.expose_secret()));
+
+        let configured = SecretString::new("mine");
+        let (configured_hash, source) =
+            settle_admin_token(&store, Some(&configured)).await.unwrap();
+        assert!(matches!(source, AdminToken::Configured));
+        assert!(configured_hash.matches("mine"));
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_ends_the_server() {
+        let store = moneyflow_store::testing::fresh_sqlite().await;
+        let config = Config {
+            port: 0,
+            demo: false,
+            admin_token: Some(SecretString::new("t")),
+            ..Config::default()
+        };
+        let app = Application::build_with_store(config, (*store).clone())
+            .await
+            .expect("builds");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        stop.send(()).expect("server is waiting");
+        tokio::time::timeout(std::time::Duration::from_secs(10), server)
+            .await
+            .expect("stops in time")
+            .expect("task did not panic")
+            .expect("served without error");
+    }
+}

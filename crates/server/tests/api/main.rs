@@ -1,0 +1,13 @@
+//! The server's integration tests: one binary, one module per area. Each
+//! test starts the real server on 127.0.0.1, port 0, with a fresh store, and
+//! runs on SQLite and on PostgreSQL (see [`backend_test!`]).
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod companies;
+mod docs;
+mod errors;
+mod rules;
+mod tasks;
