@@ -5,6 +5,8 @@
 //!   optional extensions), with its serialisation.
 //! - [`validation`]: turns untrusted JSON into a [`model::RuleSet`], or lists
 //!   every problem with the JSON path at fault and what is allowed.
+//! - [`event`]: payment events (DESIGN §5): untrusted JSON in, the fields the
+//!   router needs or every problem with its path out.
 //! - [`catalogue`]: the built-in task catalogue: names, parameter specs and the
 //!   JSON Schema the canvas reads.
 //! - [`path`]: `$context.…` paths, parsed once and resolved against a context.
@@ -18,6 +20,7 @@
 
 pub mod catalogue;
 pub mod eval;
+pub mod event;
 pub mod model;
 pub mod money;
 pub mod path;

@@ -219,12 +219,24 @@ pub struct NodeRecord {
     /// `{"message", "retryable", ...}` of the last failed attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub started_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub finished_at: Option<OffsetDateTime>,
     /// When a waiting retry is due.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub next_attempt_at: Option<OffsetDateTime>,
 }
 
@@ -298,7 +310,10 @@ pub trait EventStore: Send + Sync {
     /// Stores the event, its run (status `queued`) and its queue entry in one
     /// transaction, or reports the earlier event with the same idempotency key.
     /// Returns only once that transaction is durable.
-    fn accept_event(&self, event: NewEvent) -> impl Future<Output = StoreResult<AcceptOutcome>> + Send;
+    fn accept_event(
+        &self,
+        event: NewEvent,
+    ) -> impl Future<Output = StoreResult<AcceptOutcome>> + Send;
 }
 
 /// Runs, the queue and documents: the orchestrator's side.
@@ -312,19 +327,29 @@ pub trait RunStore: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
     /// Extends `owner`'s leases on these runs to `until`.
-    fn renew_leases(&self, owner: &str, run_ids: &[String], until: OffsetDateTime)
-    -> impl Future<Output = StoreResult<()>> + Send;
+    fn renew_leases(
+        &self,
+        owner: &str,
+        run_ids: &[String],
+        until: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Releases every lease (one-process start: nobody else holds any).
     fn release_all_leases(&self) -> impl Future<Output = StoreResult<u64>> + Send;
     /// When the next unleased queue entry is due, if any.
     fn next_due_at(&self) -> impl Future<Output = StoreResult<Option<OffsetDateTime>>> + Send;
     /// The runs with their events, in any order; missing ids are left out.
-    fn load_runs(&self, run_ids: &[String]) -> impl Future<Output = StoreResult<Vec<RunWork>>> + Send;
+    fn load_runs(
+        &self,
+        run_ids: &[String],
+    ) -> impl Future<Output = StoreResult<Vec<RunWork>>> + Send;
     /// Commits a step; [`StoreError::Conflict`] when `owner` lost the lease.
     fn commit_step(&self, step: StepCommit) -> impl Future<Output = StoreResult<()>> + Send;
     fn get_run(&self, run_id: &str) -> impl Future<Output = StoreResult<Option<RunRecord>>> + Send;
     /// The run's documents, oldest first.
-    fn list_documents(&self, run_id: &str) -> impl Future<Output = StoreResult<Vec<Document>>> + Send;
+    fn list_documents(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<Document>>> + Send;
 }
 
 /// A company's webhook signing secret (Standard Webhooks, `whsec_…`).

@@ -119,7 +119,11 @@ where
         clock: Clock,
     ) -> Self {
         Self {
-            executor: Arc::new(Executor::new(store.clone(), registry.clone(), clock)),
+            executor: Arc::new(Executor::new(
+                store.clone(),
+                registry.clone(),
+                clock.clone(),
+            )),
             store,
             registry,
             config,

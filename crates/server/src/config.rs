@@ -14,6 +14,8 @@ use crate::secret::SecretString;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_PORT: u16 = 8000;
 pub const DEFAULT_DATA_DIR: &str = "./moneyflow-data";
+/// Runs one process executes at once by default.
+pub const DEFAULT_MAX_IN_FLIGHT_RUNS: usize = 512;
 
 /// Where the data lives.
 #[derive(Debug, Clone, clap::Args)]
@@ -62,6 +64,16 @@ pub struct Config {
     /// Create the demo company, key and rule on first start.
     #[arg(long, env = "MONEYFLOW_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo: bool,
+
+    /// Let `payment.tasks.http_request` call loopback, private and
+    /// link-local addresses (tests, on-premises endpoints). Off by default:
+    /// a rule must not be able to reach inside the network.
+    #[arg(long, env = "MONEYFLOW_ALLOW_PRIVATE_ADDRESSES")]
+    pub allow_private_addresses: bool,
+
+    /// Most runs this process executes at once; more wait in the queue.
+    #[arg(long, env = "MONEYFLOW_MAX_IN_FLIGHT_RUNS", default_value_t = DEFAULT_MAX_IN_FLIGHT_RUNS, value_parser = at_least_one)]
+    pub max_in_flight_runs: usize,
 }
 
 impl Default for Config {
@@ -74,7 +86,18 @@ impl Default for Config {
             admin_token: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             demo: true,
+            allow_private_addresses: false,
+            max_in_flight_runs: DEFAULT_MAX_IN_FLIGHT_RUNS,
         }
+    }
+}
+
+/// A count of at least 1 (0 in-flight runs would execute nothing, silently).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -130,6 +153,9 @@ mod tests {
             "42",
             "--demo",
             "false",
+            "--allow-private-addresses",
+            "--max-in-flight-runs",
+            "64",
         ])
         .expect("parses");
         let config = parsed.config;
@@ -138,10 +164,22 @@ mod tests {
         assert_eq!(config.store.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.body_limit_bytes, 42);
         assert!(!config.demo);
+        assert!(config.allow_private_addresses);
+        assert_eq!(config.max_in_flight_runs, 64);
+    }
+
+    #[test]
+    fn engine_settings_default_to_safe_values() {
+        let config = Wrapper::try_parse_from(["moneyflow"])
+            .expect("parses")
+            .config;
+        assert!(!config.allow_private_addresses);
+        assert_eq!(config.max_in_flight_runs, DEFAULT_MAX_IN_FLIGHT_RUNS);
     }
 
     #[test]
     fn a_bad_port_is_rejected_by_the_parser() {
         assert!(Wrapper::try_parse_from(["moneyflow", "--port", "99999"]).is_err());
+        assert!(Wrapper::try_parse_from(["moneyflow", "--max-in-flight-runs", "0"]).is_err());
     }
 }

@@ -52,6 +52,12 @@ pub enum ApiError {
         invalid_token: bool,
     },
 
+    /// A Standard Webhooks signed request that does not verify (missing or
+    /// malformed header, stale timestamp, no matching signature). Fix the
+    /// signing; a stale request must be signed again with a fresh timestamp.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(#[from] crate::webhook::SignatureError),
+
     /// Valid credentials that may not do this (a company key on an admin
     /// route). Use the admin token.
     #[error("forbidden: {detail}")]
@@ -85,6 +91,22 @@ pub enum ApiError {
     Validation {
         detail: String,
         errors: Vec<FieldError>,
+    },
+
+    /// The company has no rule set, so a payment has nothing to run. Save one
+    /// (`POST /payment-rules`), then send the event again.
+    #[error("company {company_id} has no rule set")]
+    NoRuleSet { company_id: String },
+
+    /// The idempotency key was used before with another body. Use a new key
+    /// for a new event; resend the original body to get the original answer.
+    #[error("idempotency key reused with another body")]
+    IdempotencyKeyReused {
+        key: String,
+        /// Where the key came from: `Idempotency-Key`, `event_id` or `webhook-id`.
+        key_from: &'static str,
+        event_id: String,
+        run_id: String,
     },
 
     /// The store cannot be reached right now, or is shedding load. Safe to
@@ -216,14 +238,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } | Self::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation { .. }
+            | Self::NoRuleSet { .. }
+            | Self::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -234,6 +258,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => "bad-request",
             Self::Unauthorized { .. } => "unauthorized",
+            Self::InvalidSignature(_) => "invalid-signature",
             Self::Forbidden { .. } => "forbidden",
             Self::NotFound { .. } => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
@@ -241,6 +266,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType { .. } => "unsupported-media-type",
             Self::Validation { .. } => "validation-failed",
+            Self::NoRuleSet { .. } => "no-rule-set",
+            Self::IdempotencyKeyReused { .. } => "idempotency-key-reused",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -250,6 +277,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => "Bad request",
             Self::Unauthorized { .. } => "Unauthorized",
+            Self::InvalidSignature(_) => "Invalid webhook signature",
             Self::Forbidden { .. } => "Forbidden",
             Self::NotFound { .. } => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
@@ -257,6 +285,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",
             Self::Validation { .. } => "Validation failed",
+            Self::NoRuleSet { .. } => "No rule set",
+            Self::IdempotencyKeyReused { .. } => "Idempotency key reused",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal server error",
         }
@@ -288,6 +318,31 @@ impl ApiError {
             | Self::NotFound { detail }
             | Self::Conflict { detail }
             | Self::UnsupportedMediaType { detail } => problem.detail = detail,
+            Self::InvalidSignature(error) => problem.detail = error.to_string(),
+            Self::NoRuleSet { company_id } => {
+                problem.detail = format!(
+                    "company `{company_id}` has no rule set, so a payment has nothing to run: \
+                     save one with `POST /payment-rules` ({{\"company_id\": \"{company_id}\", \"rules\": [...]}}), \
+                     then send the event again"
+                )
+            }
+            Self::IdempotencyKeyReused {
+                key,
+                key_from,
+                event_id,
+                run_id,
+            } => {
+                problem.detail = format!(
+                    "the idempotency key `{key}` was already used for event `{event_id}` (run `{run_id}`) \
+                     with a different body; use a new key (or `event_id`) for a new event, \
+                     or resend the original body to get the original answer"
+                );
+                problem.errors = vec![FieldError::new(
+                    key_from,
+                    "idempotency_key_reused",
+                    format!("`{key}` was used before with a different body"),
+                )];
+            }
             Self::MethodNotAllowed { method, path } => {
                 problem.detail = format!(
                     "{path} does not accept {method}; the Allow header lists the methods it accepts"
@@ -351,7 +406,10 @@ impl IntoResponse for ApiError {
                 invalid_token: true,
                 ..
             } => Some(r#"Bearer realm="moneyflow", error="invalid_token""#),
-            Self::Unauthorized { .. } => Some(r#"Bearer realm="moneyflow""#),
+            // The route also takes Bearer credentials: say so, as a 401 must.
+            Self::Unauthorized { .. } | Self::InvalidSignature(_) => {
+                Some(r#"Bearer realm="moneyflow""#)
+            }
             _ => None,
         };
         let retry_after = match &self {
@@ -434,6 +492,16 @@ mod tests {
             ApiError::UnsupportedMediaType { detail: "x".into() },
             ApiError::invalid_fields(vec![FieldError::new("name", "missing", "name is required")]),
             ApiError::Unavailable(StoreError::Unavailable("down".into())),
+            ApiError::InvalidSignature(crate::webhook::SignatureError::NoMatch),
+            ApiError::NoRuleSet {
+                company_id: "acme".into(),
+            },
+            ApiError::IdempotencyKeyReused {
+                key: "k".into(),
+                key_from: "event_id",
+                event_id: "e".into(),
+                run_id: "r".into(),
+            },
             ApiError::internal("boom"),
         ];
         for error in errors {

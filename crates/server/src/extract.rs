@@ -5,6 +5,9 @@
 //!   takes one. Not JSON-typed → 415 naming what is allowed; over the body
 //!   limit → 413; malformed → 400 whose detail gives line and column.
 //!   `Option<JsonBody<T>>` accepts an empty body as `None`.
+//! - [`RawJsonBody`]: the same checks, keeping the exact bytes as well as the
+//!   parsed value, for what must see the body as sent (webhook signatures,
+//!   the body hash that tells an idempotent replay from a reused key).
 //! - [`Path`]: path parameters; a value of the wrong type → 400 naming the
 //!   parameter.
 
@@ -34,6 +37,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         check_json_content_type(req.headers())?;
         let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON request body as sent and as parsed; the bytes are read once.
+#[derive(Debug, Clone)]
+pub struct RawJsonBody {
+    pub bytes: Bytes,
+    pub value: serde_json::Value,
+}
+
+impl FromRequest<AppState> for RawJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        check_json_content_type(req.headers())?;
+        let bytes = read_body(req, state).await?;
+        let value = parse_json(&bytes)?;
+        Ok(Self { bytes, value })
     }
 }
 

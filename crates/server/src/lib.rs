@@ -1,16 +1,20 @@
 //! MoneyFlow's HTTP server: the composer API (companies, keys, rule sets and
-//! their versions, validation, the task catalogue), auth, the OpenAPI
-//! document and the `moneyflow` binary.
+//! their versions, validation, the task catalogue), the Router
+//! (`POST /payment`) and runs, auth, the OpenAPI document and the
+//! `moneyflow` binary, which also runs the orchestrator.
 //!
 //! # Layout
 //! - [`app`] (here): the router as a function of [`AppState`], so tests can
 //!   drive it with `oneshot` or over a socket.
 //! - [`startup`]: [`Application`]: open the store, settle the admin token,
-//!   seed the demo, bind, serve until SIGTERM/ctrl-c.
+//!   seed the demo, bind, start the orchestrator, serve until
+//!   SIGTERM/ctrl-c, then stop the orchestrator.
 //! - [`config`]: typed settings (CLI flags and `MONEYFLOW_…` variables).
 //! - [`state`]: [`AppState`], what handlers share.
 //! - [`routes`]: the handlers, one module per area.
 //! - [`auth`]: Bearer auth: the admin token and company API keys.
+//! - [`webhook`]: Standard Webhooks signatures on `POST /payment`, and
+//!   signing secret generation.
 //! - [`extract`]: the JSON body and path extractors and the 404/405
 //!   fallbacks, all answering problem+json.
 //! - [`error`]: [`error::ApiError`], the one error type, rendered as RFC 9457
@@ -35,6 +39,7 @@ pub mod routes;
 pub mod secret;
 pub mod startup;
 pub mod state;
+pub mod webhook;
 
 pub use config::Config;
 pub use startup::Application;

@@ -1,7 +1,7 @@
 //! The `moneyflow` command:
-//! - `moneyflow up`: one process serving the API on SQLite in `./moneyflow-data`
-//!   (or `--database-url`), with a generated admin token and a demo company on
-//!   first start.
+//! - `moneyflow up`: one process serving the API and running the orchestrator,
+//!   on SQLite in `./moneyflow-data` (or `--database-url`), with a generated
+//!   admin token and a demo company on first start.
 //! - `moneyflow migrate`: applies the store's migrations and exits.
 //! - `moneyflow validate <file.json>`: validates a rule set file, exit 1 if invalid.
 //!
@@ -39,7 +39,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the API (one process, SQLite by default).
+    /// Serve the API and run payments (one process, SQLite by default).
     Up(Config),
     /// Apply the store's migrations and exit.
     Migrate(StoreConfig),
@@ -221,6 +221,18 @@ fn print_banner(host: IpAddr, port: u16, bootstrap: &Bootstrap) {
                 demo.api_key.expose_secret(),
                 demo.company_id
             );
+            println!();
+            println!("  Send a payment (a book) to the demo rule:");
+            println!(
+                "    curl -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\\n      -d '{}' {url}/payment",
+                demo.api_key.expose_secret(),
+                demo_payment(&demo.company_id)
+            );
+            println!("  and follow its run (the run_id is in the answer):");
+            println!(
+                "    curl -H 'Authorization: Bearer {}' {url}/runs/<run_id>",
+                demo.api_key.expose_secret()
+            );
         }
         None => {
             let token = admin_token.unwrap_or_else(|| "$MONEYFLOW_ADMIN_TOKEN".to_owned());
@@ -232,6 +244,20 @@ fn print_banner(host: IpAddr, port: u16, bootstrap: &Bootstrap) {
     println!();
 }
 
+/// The demo payment the banner suggests: a book, so every node of the demo
+/// rule runs.
+fn demo_payment(company_id: &str) -> String {
+    serde_json::json!({
+        "company_id": company_id,
+        "type": "product",
+        "total": "120.00",
+        "currency": "BRL",
+        "product": {"id": "book-1", "type": "book"},
+        "agent_id": "agent-7",
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -241,6 +267,21 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_demo_payment_is_a_valid_book_event() {
+        let body: serde_json::Value = serde_json::from_str(&demo_payment("demo")).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"company_id": "demo", "type": "product", "total": "120.00", "currency": "BRL",
+                "product": {"id": "book-1", "type": "book"}, "agent_id": "agent-7"})
+        );
+        assert!(moneyflow_core::event::validate_event(&body).is_ok());
+        assert!(
+            !demo_payment("demo").contains('\''),
+            "fits in single quotes"
+        );
     }
 
     #[test]

@@ -4,23 +4,25 @@
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{FieldError, ProblemDetails};
-use crate::routes::{companies, health, rules, tasks};
+use crate::routes::{companies, health, payment, rules, runs, signing_secrets, tasks};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "MoneyFlow",
-        description = "Compose payment rules as graphs of conditions and tasks.\n\n\
+        description = "Compose payment rules as graphs of conditions and tasks, and run them on payment events.\n\n\
             Every route but `GET /`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`: \
             the admin token may do everything; a company API key acts for its own company alone \
             (another company's resources answer 404). Errors are RFC 9457 `application/problem+json` \
-            with a machine-readable `type`, the field paths at fault in `errors`, and `retryable`."
+            with a machine-readable `type`, the field paths at fault in `errors`, and `retryable`.\n\n\
+            `POST /payment` also accepts Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`, \
+            `webhook-signature`) made with the company's signing secret instead of a Bearer token."
     ),
     paths(
         health::status,
@@ -37,12 +39,18 @@ use crate::state::AppState;
         companies::create_api_key,
         companies::list_api_keys,
         companies::revoke_api_key,
+        signing_secrets::create,
+        signing_secrets::list,
+        payment::create,
+        runs::get,
     ),
     components(schemas(ProblemDetails, FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "health", description = "Liveness"),
+        (name = "payments", description = "The Router: payment events in, queued runs out"),
+        (name = "runs", description = "Runs: node states, outputs and documents"),
         (name = "rules", description = "Payment rule sets and their versions"),
         (name = "tasks", description = "The built-in task catalogue"),
         (name = "companies", description = "Companies and their API keys (admin)"),
@@ -66,6 +74,15 @@ impl Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "standard_webhooks",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "webhook-signature",
+                "Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>` \
+                 with the company's signing secret (`whsec_…`, see `/companies/{company_id}/signing-secrets`), \
+                 plus the `webhook-id` and `webhook-timestamp` headers",
+            ))),
         );
     }
 }
@@ -109,10 +126,15 @@ mod tests {
             "/companies/{company_id}",
             "/companies/{company_id}/api-keys",
             "/companies/{company_id}/api-keys/{key_id}",
+            "/companies/{company_id}/signing-secrets",
+            "/payment",
+            "/runs/{run_id}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "missing {path}");
         }
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(doc["components"]["securitySchemes"]["standard_webhooks"].is_object());
+        assert!(doc["paths"]["/payment"]["post"]["responses"]["202"].is_object());
         assert!(doc["components"]["schemas"]["ProblemDetails"].is_object());
     }
 }

@@ -1,16 +1,21 @@
 //! Startup as a value: [`Application::build`] opens and migrates the store,
-//! settles the admin token, seeds the demo on first start and binds the
-//! listener; [`Application::run_until_stopped`] serves until SIGTERM or
-//! ctrl-c, then lets in-flight requests finish.
+//! settles the admin token, seeds the demo on first start, binds the
+//! listener and starts the orchestrator; [`Application::run_until_stopped`]
+//! serves until SIGTERM or ctrl-c, then stops accepting requests, lets
+//! in-flight ones finish, and shuts the orchestrator down (in-flight runs
+//! finish or have their leases released, so another start resumes them).
 //!
-//! Tests use [`Application::build_with_store`] with a fresh store and port 0.
+//! Tests use [`Application::build_with_store`] with a fresh store and port 0,
+//! or [`Application::build_with_store_and_registry`] to add test-only tasks.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use moneyflow_core::catalogue::Catalogue;
-use moneyflow_core::ports::{SettingStore, StoreError};
-use moneyflow_store::Store;
+use moneyflow_core::ports::{RunStore, SettingStore, StoreError};
+use moneyflow_engine::http::HttpPolicy;
+use moneyflow_engine::{Clock, Orchestrator, OrchestratorConfig, OrchestratorHandle, Registry};
+use moneyflow_store::{Backend, Store};
 use tokio::net::TcpListener;
 
 use crate::auth::AdminTokenHash;
@@ -91,11 +96,21 @@ async fn settle_admin_token(
     Ok((hash, AdminToken::Stored))
 }
 
+/// The task registry the configuration asks for: every built-in task, with
+/// `http_request` under the configured address policy.
+pub fn builtin_registry(config: &Config) -> Registry {
+    Registry::builtin(HttpPolicy {
+        allow_private_addresses: config.allow_private_addresses,
+        ..HttpPolicy::default()
+    })
+}
+
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
     bootstrap: Bootstrap,
+    orchestrator: OrchestratorHandle,
 }
 
 impl Application {
@@ -104,15 +119,41 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let store = open_store(&config.store).await?;
         store.migrate().await?;
+        if store.backend() == Backend::Sqlite {
+            // SQLite is the one-process deployment: no other worker can hold
+            // a lease, so leases left by a crash are released now rather
+            // than waiting for them to expire.
+            let released = store.release_all_leases().await?;
+            if released > 0 {
+                tracing::info!(
+                    released,
+                    "released the leases of runs left by the last stop"
+                );
+            }
+        }
         Self::build_with_store(config, store).await
     }
 
-    /// Builds on an already migrated store (`config.store` is not used).
+    /// Builds on an already migrated store (`config.store` is not used),
+    /// with the built-in tasks.
     pub async fn build_with_store(config: Config, store: Store) -> Result<Self, StartupError> {
+        let registry = builtin_registry(&config);
+        Self::build_with_store_and_registry(config, store, registry).await
+    }
+
+    /// Builds on an already migrated store with `registry`'s tasks (tests add
+    /// test-only tasks to [`builtin_registry`]); rules are validated against
+    /// its catalogue.
+    pub async fn build_with_store_and_registry(
+        config: Config,
+        store: Store,
+        registry: Registry,
+    ) -> Result<Self, StartupError> {
+        let registry = Arc::new(registry);
         let (admin_token_hash, admin_token) =
             settle_admin_token(&store, config.admin_token.as_ref()).await?;
         let demo = if config.demo {
-            demo::seed(&store, Catalogue::builtin()).await?
+            demo::seed(&store, registry.catalogue()).await?
         } else {
             None
         };
@@ -124,11 +165,31 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
         tracing::info!(%addr, backend = ?store.backend(), "listening");
+        // Started only once the port is bound, so a failed start leaves no
+        // worker behind.
+        let orchestrator = Orchestrator::new(
+            store.clone(),
+            registry.clone(),
+            OrchestratorConfig {
+                max_in_flight: config.max_in_flight_runs.max(1),
+                ..OrchestratorConfig::default()
+            },
+            Clock::System,
+        )
+        .spawn();
+        let state = AppState::with_engine(
+            store,
+            admin_token_hash,
+            config.body_limit_bytes,
+            registry,
+            orchestrator.waker(),
+        );
         Ok(Self {
             listener,
             addr,
-            state: AppState::new(store, admin_token_hash, config.body_limit_bytes),
+            state,
             bootstrap: Bootstrap { admin_token, demo },
+            orchestrator,
         })
     }
 
@@ -150,16 +211,22 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `signal` completes, then stops accepting connections and
-    /// waits for in-flight requests to finish.
+    /// Serves until `signal` completes, then stops accepting connections,
+    /// waits for in-flight requests to finish, and shuts the orchestrator
+    /// down: runs in flight finish within its grace period or have their
+    /// leases released for the next start.
     pub async fn run_until(
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = crate::app(self.state);
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(signal)
-            .await?;
+            .await;
+        // Even when serving failed, queued work must not be left leased.
+        tracing::info!("HTTP stopped; stopping the orchestrator");
+        self.orchestrator.shutdown().await;
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

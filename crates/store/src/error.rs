@@ -8,6 +8,10 @@
 //! - foreign-key violation → [`StoreError::NotFound`] (the referenced row is
 //!   missing);
 //! - anything else → [`StoreError::Internal`].
+//!
+//! The group-commit writer also asks [`is_outage`]: whether a failed batch
+//! failed for everyone in it (answer them all `Unavailable` at once) or
+//! perhaps for one request only (re-run each alone).
 
 use moneyflow_core::ports::StoreError;
 use sqlx::error::{DatabaseError, ErrorKind};
@@ -26,6 +30,50 @@ pub(crate) fn from_sqlx(err: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(err)),
         other => StoreError::Internal(Box::new(other)),
+    }
+}
+
+/// Whether `err` means the database, or the connection to it, is not
+/// usable now — for every request, not because of one request's data. A
+/// deadlock or serialization failure is transient but *not* an outage: the
+/// requests would succeed one by one, so the writer re-runs them alone.
+pub(crate) fn is_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => is_transient(db.as_ref()) && !is_contention(db.as_ref()),
+        _ => false,
+    }
+}
+
+/// Whether a connection that returned `err` should be closed rather than
+/// reused: anything but a statement the server refused (a constraint, a
+/// deadlock) may have left it broken or mid-protocol.
+pub(crate) fn connection_suspect(err: &sqlx::Error) -> bool {
+    !matches!(err, sqlx::Error::Database(_)) || is_outage(err)
+}
+
+/// Whether the connection itself is gone (closed by the server, reset, a
+/// restart): a fresh connection may well work at once.
+pub(crate) fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions, and administrator or crash
+        // shutdown of this backend.
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<SqliteError>().is_none()
+                && db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+        }
+        _ => false,
     }
 }
 
@@ -92,6 +140,15 @@ fn is_transient(db: &dyn DatabaseError) -> bool {
     }
 }
 
+/// PostgreSQL's deadlock (40P01) and serialization failure (40001): one
+/// transaction lost a race with another; alone it would pass.
+fn is_contention(db: &dyn DatabaseError) -> bool {
+    db.try_downcast_ref::<SqliteError>().is_none()
+        && db
+            .code()
+            .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01"))
+}
+
 /// SQLite reports extended result codes; the primary code is the low byte:
 /// SQLITE_BUSY = 5, SQLITE_LOCKED = 6, SQLITE_IOERR = 10, SQLITE_FULL = 13,
 /// SQLITE_CANTOPEN = 14.
@@ -111,7 +168,9 @@ fn postgres_transient(sqlstate: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{postgres_transient, sqlite_transient};
+    use super::{
+        connection_lost, connection_suspect, is_outage, postgres_transient, sqlite_transient,
+    };
 
     #[test]
     fn transient_codes_are_recognised_on_both_backends() {
@@ -121,5 +180,17 @@ mod tests {
         assert!(postgres_transient("08006"));
         assert!(postgres_transient("40001"));
         assert!(!postgres_transient("23505"));
+    }
+
+    #[test]
+    fn the_writer_tells_outages_from_one_requests_errors() {
+        let io = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(is_outage(&io()) && connection_lost(&io()) && connection_suspect(&io()));
+        // The pool could not connect: an outage, but no connection to drop.
+        assert!(is_outage(&sqlx::Error::PoolTimedOut));
+        assert!(!connection_lost(&sqlx::Error::PoolTimedOut));
+        // One request's problem: neither.
+        let decode = sqlx::Error::RowNotFound;
+        assert!(!is_outage(&decode) && !connection_lost(&decode));
     }
 }

@@ -5,32 +5,47 @@
 //! Callers hold a [`Store`], which picks the backend from the database URL
 //! and dispatches every port call to it; they never see sqlx.
 //!
+//! # Group commit
+//!
+//! The hot writes — accepting an event, claiming runs, renewing leases,
+//! committing a run's step — are not transactions of their own: they queue
+//! for a writer task that runs every waiting write in one transaction and
+//! answers each after that one commit (DESIGN §8). Hundreds of durable
+//! writes share one fsync; a full queue answers [`StoreError::Overloaded`]
+//! at once. `writer.rs` has the rules; [`WriterConfig`] the knobs.
+//!
 //! # Layout
 //!
 //! - `lib.rs`: [`Store`] and [`Backend`]: connecting, migrating, pinging,
 //!   and dispatching the port traits to a backend.
-//! - [`sqlite`]: [`SqliteStore`], the ports on SQLite.
-//! - [`postgres`]: [`PgStore`], the ports on PostgreSQL.
+//! - [`sqlite`]: [`SqliteStore`], the ports on SQLite; `sqlite/runs.rs`
+//!   (events, runs, queue, documents), `sqlite/secrets.rs` (signing secrets).
+//! - [`postgres`]: [`PgStore`], the ports on PostgreSQL, laid out alike.
+//! - `writer.rs`: the group-commit writer and [`WriterConfig`]; what a batch
+//!   writes is each backend's `runs.rs`.
 //! - `error.rs`: sqlx errors → [`StoreError`] (unavailable, conflict, not
 //!   found, internal), the one place retry-safety is decided.
-//! - `codec.rs`: how timestamps (UTC, microseconds) and rule JSON (text,
+//! - `codec.rs`: how timestamps (UTC, microseconds) and JSON (text,
 //!   byte-exact) are kept in columns, alike on both backends.
 //! - `testing.rs` (feature `testing`): fresh migrated databases for tests.
 //! - `migrations/sqlite/`, `migrations/postgres/`: each backend's schema,
 //!   small additive files embedded at build time and applied by
 //!   [`Store::migrate`].
 //!
-//! Events, runs, node checkpoints and the embedded queue (a table with
-//! leases; `SKIP LOCKED` on PostgreSQL) will live beside these as their own
-//! modules in each backend, with their own migrations.
+//! A store must be created inside a tokio runtime, which runs its writer:
+//! when that runtime stops, writes answer [`StoreError::Unavailable`].
 
 use std::path::Path;
+use std::str::FromStr;
 
 use moneyflow_core::ports::{
-    ApiKey, ApiKeyStore, Company, CompanyStore, NewApiKey, RuleStore, RuleVersion,
-    RuleVersionSummary, SettingStore, StoreError, StoreResult,
+    AcceptOutcome, ApiKey, ApiKeyStore, Company, CompanyStore, Document, EventStore, NewApiKey,
+    NewEvent, RuleStore, RuleVersion, RuleVersionSummary, RunRecord, RunStore, RunWork,
+    SettingStore, SigningSecret, SigningSecretStore, StepCommit, StoreError, StoreResult,
 };
 use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use time::OffsetDateTime;
 use tracing::instrument;
 
 mod codec;
@@ -39,14 +54,17 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod writer;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use writer::WriterConfig;
 
 /// The file [`Store::open_data_dir`] opens in the data directory.
 pub const SQLITE_FILE_NAME: &str = "moneyflow.db";
 
-/// A store on one of the backends. Cloning is cheap and shares the pool.
+/// A store on one of the backends. Cloning is cheap and shares the pool and
+/// the writer; the writer stops when the last clone is dropped.
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqliteStore),
@@ -66,10 +84,21 @@ impl Store {
     /// SQLite file if it is missing. Does not migrate.
     #[instrument(level = "debug", skip_all)]
     pub async fn connect(url: &str) -> StoreResult<Store> {
+        Self::connect_with_config(url, WriterConfig::default()).await
+    }
+
+    /// [`Store::connect`] with the group-commit writer configured by `config`.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn connect_with_config(url: &str, config: WriterConfig) -> StoreResult<Store> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Store::Sqlite(
+                SqliteStore::connect_with_config(url, config).await?,
+            ))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::connect(url).await?))
+            let options = PgConnectOptions::from_str(url).map_err(error::from_sqlx)?;
+            Ok(Store::Postgres(
+                PgStore::connect_with_config(options, config).await?,
+            ))
         } else {
             // Only the scheme: the rest may hold a password.
             let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
@@ -83,13 +112,20 @@ impl Store {
     }
 
     /// Creates `dir` if it is missing and opens `dir/moneyflow.db` (SQLite,
-    /// WAL, synchronous=NORMAL, foreign keys on, 5 s busy timeout). Does not
+    /// WAL, synchronous=FULL, foreign keys on, 5 s busy timeout). Does not
     /// migrate.
     #[instrument(level = "debug", skip_all, fields(dir = %dir.display()))]
     pub async fn open_data_dir(dir: &Path) -> StoreResult<Store> {
+        Self::open_data_dir_with_config(dir, WriterConfig::default()).await
+    }
+
+    /// [`Store::open_data_dir`] with the group-commit writer configured by
+    /// `config`.
+    #[instrument(level = "debug", skip_all, fields(dir = %dir.display()))]
+    pub async fn open_data_dir_with_config(dir: &Path, config: WriterConfig) -> StoreResult<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Store::Sqlite(
-            SqliteStore::open(&dir.join(SQLITE_FILE_NAME)).await?,
+            SqliteStore::open_with_config(&dir.join(SQLITE_FILE_NAME), config).await?,
         ))
     }
 
@@ -115,6 +151,23 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.ping().await,
             Store::Postgres(s) => s.ping().await,
+        }
+    }
+
+    /// Transactions the group-commit writer has committed so far. With
+    /// concurrent writers it grows slower than the writes do.
+    pub fn write_batches(&self) -> u64 {
+        match self {
+            Store::Sqlite(s) => s.write_batches(),
+            Store::Postgres(s) => s.write_batches(),
+        }
+    }
+
+    /// Writes waiting for the writer: the queue depth to export as a metric.
+    pub fn queued_writes(&self) -> usize {
+        match self {
+            Store::Sqlite(s) => s.queued_writes(),
+            Store::Postgres(s) => s.queued_writes(),
         }
     }
 }
@@ -214,5 +267,89 @@ impl SettingStore for Store {
     #[instrument(level = "debug", skip_all, fields(key = key))]
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
         dispatch!(self.put_setting(key, value))
+    }
+}
+
+impl EventStore for Store {
+    #[instrument(level = "debug", skip_all, fields(company_id = event.company_id, run_id = event.run_id))]
+    async fn accept_event(&self, event: NewEvent) -> StoreResult<AcceptOutcome> {
+        dispatch!(self.accept_event(event))
+    }
+}
+
+impl RunStore for Store {
+    #[instrument(level = "debug", skip_all, fields(owner = owner, limit = limit))]
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<String>> {
+        dispatch!(self.claim_runs(owner, limit, lease, now))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(owner = owner, runs = run_ids.len()))]
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        run_ids: &[String],
+        until: OffsetDateTime,
+    ) -> StoreResult<()> {
+        dispatch!(self.renew_leases(owner, run_ids, until))
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn release_all_leases(&self) -> StoreResult<u64> {
+        dispatch!(self.release_all_leases())
+    }
+
+    #[instrument(level = "debug", skip_all)]
+    async fn next_due_at(&self) -> StoreResult<Option<OffsetDateTime>> {
+        dispatch!(self.next_due_at())
+    }
+
+    #[instrument(level = "debug", skip_all, fields(runs = run_ids.len()))]
+    async fn load_runs(&self, run_ids: &[String]) -> StoreResult<Vec<RunWork>> {
+        dispatch!(self.load_runs(run_ids))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(run_id = step.run_id, owner = step.owner))]
+    async fn commit_step(&self, step: StepCommit) -> StoreResult<()> {
+        dispatch!(self.commit_step(step))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(run_id = run_id))]
+    async fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
+        dispatch!(self.get_run(run_id))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(run_id = run_id))]
+    async fn list_documents(&self, run_id: &str) -> StoreResult<Vec<Document>> {
+        dispatch!(self.list_documents(run_id))
+    }
+}
+
+impl SigningSecretStore for Store {
+    // The secret is never logged.
+    #[instrument(level = "debug", skip_all, fields(company_id = company_id, secret_id = id))]
+    async fn create_signing_secret(
+        &self,
+        company_id: &str,
+        id: &str,
+        secret: &str,
+        now: OffsetDateTime,
+        rotate_previous_at: OffsetDateTime,
+    ) -> StoreResult<SigningSecret> {
+        dispatch!(self.create_signing_secret(company_id, id, secret, now, rotate_previous_at))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(company_id = company_id))]
+    async fn active_signing_secrets(
+        &self,
+        company_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<SigningSecret>> {
+        dispatch!(self.active_signing_secrets(company_id, now))
     }
 }

@@ -1,5 +1,15 @@
 //! The ports on PostgreSQL, for deployments with several processes per role.
 //!
+//! The hot writes (events, claims, leases, step commits) go through the
+//! group-commit writer (`writer.rs`): a few writer tasks
+//! ([`WriterConfig::writers`](crate::WriterConfig)), each holding one of the
+//! pool's connections, share one request channel (`runs.rs`). Everything
+//! else uses the pool directly.
+//!
+//! - `runs.rs`: events, runs, the queue (`FOR UPDATE SKIP LOCKED`) and
+//!   documents.
+//! - `secrets.rs`: webhook signing secrets.
+//!
 //! A transaction that reads before it writes (the next rule version) first
 //! locks the company's row with `FOR NO KEY UPDATE`: concurrent saves for one
 //! company queue on that lock and get versions n+1, n+2…, while inserts that
@@ -21,21 +31,28 @@ use time::OffsetDateTime;
 
 use crate::codec::{now, rules_from_text, rules_to_text};
 use crate::error::{from_migrate, from_sqlx, from_sqlx_as};
+use crate::writer::{self, WriterConfig, WriterHandle};
+
+mod runs;
+mod secrets;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Enough for a process's HTTP side and workers together; PostgreSQL's
-/// default limit is 100 connections for all processes.
+/// Enough for a process's HTTP side and workers together, with the
+/// writers' held connections ([`WriterConfig::writers`], 4 by default) among
+/// them; PostgreSQL's default limit is 100 connections for all processes.
 const MAX_CONNECTIONS: u32 = 16;
 
 /// An unreachable database becomes [`StoreError::Unavailable`] after this
 /// long, instead of requests hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The PostgreSQL backend. Cloning shares the pool.
+/// The PostgreSQL backend. Cloning shares the pool and the writers; the
+/// writers stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    writer: WriterHandle,
 }
 
 impl fmt::Debug for PgStore {
@@ -43,6 +60,7 @@ impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("pool_size", &self.pool.size())
+            .field("writer", &self.writer)
             .finish()
     }
 }
@@ -54,13 +72,40 @@ impl PgStore {
     }
 
     pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
+        Self::connect_with_config(options, WriterConfig::default()).await
+    }
+
+    /// [`PgStore::connect_with`] with writers configured by `config`.
+    pub async fn connect_with_config(
+        options: PgConnectOptions,
+        config: WriterConfig,
+    ) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.application_name("moneyflow"))
             .await
             .map_err(from_sqlx)?;
-        Ok(Self { pool })
+        // Never all of the pool: reads need connections too.
+        let count = config
+            .writers
+            .clamp(1, usize::try_from(MAX_CONNECTIONS / 2).unwrap_or(1));
+        let (writer, tasks) = writer::writers(&pool, config, count, true);
+        for task in tasks {
+            tokio::spawn(task.run());
+        }
+        Ok(Self { pool, writer })
+    }
+
+    /// Transactions the group-commit writers have committed so far: fewer
+    /// than the writes they carried when they were batched.
+    pub fn write_batches(&self) -> u64 {
+        self.writer.batches()
+    }
+
+    /// Writes waiting for a writer (the queue depth operators watch).
+    pub fn queued_writes(&self) -> usize {
+        self.writer.queued()
     }
 
     /// Applies the PostgreSQL migrations not yet applied. Safe to run from

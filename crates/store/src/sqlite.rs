@@ -1,11 +1,20 @@
 //! The ports on SQLite: one database file (WAL) in the data directory, the
 //! default for `moneyflow up`.
 //!
+//! Two sets of connections:
+//! - the pool, for reads and for the rare writes (companies, keys, rules,
+//!   settings, signing secrets);
+//! - the group-commit writer's own connection (`writer.rs`) for the
+//!   hot writes: events, claims, leases, step commits (`sqlite/runs.rs`).
+//!
 //! Writes serialise on SQLite's single write lock; `busy_timeout` makes a
 //! writer wait for it instead of failing. A transaction that reads before it
-//! writes (the next rule version) starts with `BEGIN IMMEDIATE`, so it holds
-//! the write lock from its first read and two of them cannot both read the
-//! same latest version.
+//! writes (the next rule version, a writer batch) starts with `BEGIN
+//! IMMEDIATE`, so it holds the write lock from its first read and two of them
+//! cannot both read the same latest version.
+//!
+//! - `runs.rs`: events, runs, the queue and documents.
+//! - `secrets.rs`: webhook signing secrets.
 
 use std::fmt;
 use std::path::Path;
@@ -24,6 +33,10 @@ use sqlx::sqlite::{
 
 use crate::codec::{from_micros, now, rules_from_text, rules_to_text, to_micros};
 use crate::error::{from_migrate, from_sqlx, from_sqlx_as};
+use crate::writer::{self, WriterConfig, WriterHandle};
+
+mod runs;
+mod secrets;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -35,16 +48,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// more connections would only add waiting.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// The SQLite backend. Cloning shares the pool.
+/// The SQLite backend. Cloning shares the pool and the writer; the writer
+/// stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: WriterHandle,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("pool_size", &self.pool.size())
+            .field("writer", &self.writer)
             .finish()
     }
 }
@@ -53,26 +69,42 @@ impl SqliteStore {
     /// Opens `sqlite:///abs/path.db`, `sqlite://relative.db` or
     /// `sqlite::memory:`, creating the file if it is missing.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with_config(url, WriterConfig::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with a writer configured by `config`
+    /// (`writers` is ignored: SQLite has one writer).
+    pub async fn connect_with_config(url: &str, config: WriterConfig) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url).map_err(from_sqlx)?;
         // An in-memory database lives as long as a connection to it: one
         // connection, never recycled, or the data would vanish (and a shared
         // cache between connections fails with SQLITE_LOCKED, not busy).
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::connect_with(options, in_memory).await
+        Self::connect_with(options, in_memory, config).await
     }
 
     /// Opens (creating it if missing) the database file at `path`.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        Self::connect_with(SqliteConnectOptions::new().filename(path), false).await
+        Self::open_with_config(path, WriterConfig::default()).await
     }
 
-    async fn connect_with(options: SqliteConnectOptions, in_memory: bool) -> StoreResult<Self> {
+    /// [`SqliteStore::open`] with a writer configured by `config`.
+    pub async fn open_with_config(path: &Path, config: WriterConfig) -> StoreResult<Self> {
+        Self::connect_with(SqliteConnectOptions::new().filename(path), false, config).await
+    }
+
+    async fn connect_with(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+        config: WriterConfig,
+    ) -> StoreResult<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL loses at most the last commits on power loss,
-            // never consistency, and saves an fsync per commit.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: a commit is on disk when it returns, so a 202 means
+            // durable even across power loss. The group-commit writer pays
+            // that fsync once per batch, not once per event.
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool_options = if in_memory {
@@ -86,10 +118,39 @@ impl SqliteStore {
         };
         let pool = pool_options
             .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(from_sqlx)?;
-        Ok(Self { pool })
+        // The writer's own connection, held between batches, in a pool of
+        // one so a broken connection is replaced. In memory there is only
+        // the one connection: the writer borrows it per batch.
+        let (writer_pool, hold_connection) = if in_memory {
+            (pool.clone(), false)
+        } else {
+            let writer_pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(BUSY_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(from_sqlx)?;
+            (writer_pool, true)
+        };
+        let (writer, tasks) = writer::writers(&writer_pool, config, 1, hold_connection);
+        for task in tasks {
+            tokio::spawn(task.run());
+        }
+        Ok(Self { pool, writer })
+    }
+
+    /// Transactions the group-commit writer has committed so far: fewer than
+    /// the writes it carried when they were batched.
+    pub fn write_batches(&self) -> u64 {
+        self.writer.batches()
+    }
+
+    /// Writes waiting for the writer (the queue depth operators watch).
+    pub fn queued_writes(&self) -> usize {
+        self.writer.queued()
     }
 
     /// Applies the SQLite migrations not yet applied.

@@ -3,6 +3,11 @@
 //! - [`rules`]: `/payment-rules…`: save (a new version), read, versions, validate.
 //! - [`tasks`]: `GET /tasks`, the task catalogue with each task's JSON Schema.
 //! - [`companies`]: `/companies…` and their API keys.
+//! - [`signing_secrets`]: `/companies/{id}/signing-secrets`, the webhook
+//!   signing secrets, with rotation.
+//! - [`payment`]: `POST /payment`, the Router: authenticate, validate,
+//!   deduplicate, pin the rule version, store and queue the run.
+//! - [`runs`]: `GET /runs/{run_id}`, a run's nodes and documents.
 //!
 //! Handlers take [`crate::auth::Principal`] first (so a request without
 //! credentials gets its 401 before its body is read) and the body last.
@@ -14,7 +19,10 @@ use crate::state::AppState;
 
 pub mod companies;
 pub mod health;
+pub mod payment;
 pub mod rules;
+pub mod runs;
+pub mod signing_secrets;
 pub mod tasks;
 
 /// Every API route (without the docs, fallbacks and layers [`crate::app`] adds).
@@ -42,4 +50,10 @@ pub fn router() -> Router<AppState> {
             "/companies/{company_id}/api-keys/{key_id}",
             delete(companies::revoke_api_key),
         )
+        .route(
+            "/companies/{company_id}/signing-secrets",
+            post(signing_secrets::create).get(signing_secrets::list),
+        )
+        .route("/payment", post(payment::create))
+        .route("/runs/{run_id}", get(runs::get))
 }

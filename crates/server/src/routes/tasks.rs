@@ -1,7 +1,6 @@
-//! `GET /tasks`: the built-in task catalogue, each task with the JSON Schema
+//! `GET /tasks`: the task catalogue (the built-in tasks, plus any the
+//! server's registry adds), each task with the JSON Schema
 //! of its parameters (what validation checks and the canvas renders).
-
-use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,9 +20,6 @@ pub struct TaskList {
     pub items: Vec<serde_json::Value>,
 }
 
-/// The catalogue is static, so its JSON is built once and served as bytes.
-static BODY: OnceLock<Bytes> = OnceLock::new();
-
 /// The task catalogue.
 #[utoipa::path(get, path = "/tasks", tag = "tasks",
     responses((status = 200, description = "Every built-in task with its parameters' JSON Schema", body = TaskList)))]
@@ -32,13 +28,16 @@ pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,
 ) -> Result<Response, ApiError> {
-    let body = match BODY.get() {
+    // The registry does not change while the server runs, so its JSON is
+    // built once per state and served as bytes.
+    let cache = state.tasks_body();
+    let body = match cache.get() {
         Some(body) => body.clone(),
         None => {
             let json =
                 serde_json::to_vec(&serde_json::json!({ "items": state.catalogue().tasks() }))
                     .map_err(ApiError::internal)?;
-            BODY.get_or_init(|| Bytes::from(json)).clone()
+            cache.get_or_init(|| Bytes::from(json)).clone()
         }
     };
     Ok((

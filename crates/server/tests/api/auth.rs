@@ -21,6 +21,10 @@ fn protected_routes() -> Vec<(Method, &'static str)> {
         (Method::POST, "/companies/acme/api-keys"),
         (Method::GET, "/companies/acme/api-keys"),
         (Method::DELETE, "/companies/acme/api-keys/key_x"),
+        (Method::POST, "/companies/acme/signing-secrets"),
+        (Method::GET, "/companies/acme/signing-secrets"),
+        (Method::POST, "/payment"),
+        (Method::GET, "/runs/run_x"),
     ]
 }
 

@@ -1,14 +1,19 @@
 //! `spawn_app`, the [`TestApp`] with a method per endpoint, and the macro that
 //! runs a test on every backend.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use moneyflow_engine::Registry;
 use moneyflow_server::config::Config;
 use moneyflow_server::secret::SecretString;
-use moneyflow_server::startup::Application;
+use moneyflow_server::startup::{Application, builtin_registry};
 use moneyflow_store::testing::{TestStore, fresh_postgres, fresh_sqlite};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 /// The admin token every test server is started with.
 pub const ADMIN_TOKEN: &str = "mfa_test_admin_token";
@@ -47,26 +52,38 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub admin_token: String,
-    // Keeps the database alive for the test; dropped (and removed) after it.
-    _store: TestStore,
+    /// The test's database (kept alive for the test, removed after it), for
+    /// checks the API cannot make, such as counting stored rows.
+    pub store: TestStore,
 }
 
-/// Starts the real server on 127.0.0.1, port 0, with a fresh store and
-/// [`ADMIN_TOKEN`], without the demo data.
-pub async fn spawn_app(backend: Backend) -> TestApp {
-    let store = match backend {
-        Backend::Sqlite => fresh_sqlite().await,
-        Backend::Postgres => fresh_postgres().await,
-    };
-    let config = Config {
+/// The configuration every test server starts with.
+fn test_config() -> Config {
+    Config {
         port: 0,
         admin_token: Some(SecretString::new(ADMIN_TOKEN)),
         demo: false,
         ..Config::default()
+    }
+}
+
+/// Starts the real server on 127.0.0.1, port 0, with a fresh store and
+/// [`ADMIN_TOKEN`], without the demo data, running the built-in tasks.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with_registry(backend, builtin_registry(&test_config())).await
+}
+
+/// [`spawn_app`] with the tasks of `registry` (e.g. the built-in ones plus
+/// test-only tasks).
+pub async fn spawn_app_with_registry(backend: Backend, registry: Registry) -> TestApp {
+    let store = match backend {
+        Backend::Sqlite => fresh_sqlite().await,
+        Backend::Postgres => fresh_postgres().await,
     };
-    let application = Application::build_with_store(config, (*store).clone())
-        .await
-        .expect("the server starts");
+    let application =
+        Application::build_with_store_and_registry(test_config(), (*store).clone(), registry)
+            .await
+            .expect("the server starts");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     TestApp {
@@ -76,8 +93,54 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             .build()
             .expect("client"),
         admin_token: ADMIN_TOKEN.to_owned(),
-        _store: store,
+        store,
     }
+}
+
+/// The demo rule set (the original README's flowchart) for `company_id`.
+pub fn demo_rules(company_id: &str) -> Value {
+    let mut rules: Value =
+        serde_json::from_str(moneyflow_server::demo::DEMO_RULES).expect("demo rules parse");
+    rules["company_id"] = json!(company_id);
+    rules
+}
+
+/// The demo's book payment for `company_id`.
+pub fn book_payment(company_id: &str) -> Value {
+    json!({
+        "company_id": company_id, "type": "product", "total": "120.00", "currency": "BRL",
+        "product": {"id": "book-1", "type": "book"}, "agent_id": "agent-7"
+    })
+}
+
+/// A Standard Webhooks signature, computed here independently of the
+/// server's code: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`
+/// under the base64-decoded part of `whsec_…`.
+pub fn sign_webhook(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    let key = BASE64
+        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .expect("base64 key");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length");
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+}
+
+/// Now, in seconds since the epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        .try_into()
+        .expect("fits")
+}
+
+/// The statuses a run ends in.
+pub fn is_finished(run: &Value) -> bool {
+    matches!(
+        run["status"].as_str(),
+        Some("succeeded" | "failed" | "aborted")
+    )
 }
 
 /// The original README's rule set, as published (with its `conditional-1` mistake).
@@ -326,6 +389,115 @@ impl TestApp {
         .send()
         .await
         .expect("request")
+    }
+
+    /// `POST /payment` with `body` as JSON and `token` as Bearer credentials.
+    pub async fn post_payment(&self, body: &Value, token: Option<&str>) -> Response {
+        self.post_json_as("/payment", body, token).await
+    }
+
+    /// `POST /payment` with `body` sent byte for byte and Standard Webhooks
+    /// headers (`signatures` as the `webhook-signature` value).
+    pub async fn post_signed_payment(
+        &self,
+        body: &str,
+        id: &str,
+        timestamp: i64,
+        signatures: &str,
+    ) -> Response {
+        self.client
+            .post(self.url("/payment"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signatures)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_run(&self, run_id: &str, token: Option<&str>) -> Response {
+        self.get_as(&format!("/runs/{run_id}"), token).await
+    }
+
+    /// Polls `GET /runs/{run_id}` until the run has finished; panics with the
+    /// last answer after 30 s.
+    pub async fn wait_for_run(&self, run_id: &str, token: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = self.get_run(run_id, Some(token)).await;
+            assert_eq!(response.status(), StatusCode::OK, "GET /runs/{run_id}");
+            let run = json_body(response).await;
+            if is_finished(&run) {
+                return run;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} did not finish in 30 s: {run:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Posts `event` with `token`, asserts 202, waits for its run to finish.
+    pub async fn pay_and_wait(&self, event: &Value, token: &str) -> Value {
+        let response = self.post_payment(event, Some(token)).await;
+        let status = response.status();
+        let body = json_body(response).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        self.wait_for_run(body["run_id"].as_str().expect("run_id"), token)
+            .await
+    }
+
+    /// `POST /companies/{id}/signing-secrets` as the admin.
+    pub async fn create_signing_secret(&self, company_id: &str, body: Option<&Value>) -> Response {
+        let builder = self.request(
+            reqwest::Method::POST,
+            &format!("/companies/{company_id}/signing-secrets"),
+            Some(&self.admin_token),
+        );
+        let builder = match body {
+            Some(body) => builder.json(body),
+            None => builder,
+        };
+        builder.send().await.expect("request")
+    }
+
+    /// A new signing secret of `company_id` (`whsec_…`).
+    pub async fn new_signing_secret(&self, company_id: &str) -> String {
+        let response = self.create_signing_secret(company_id, None).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        json_body(response).await["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned()
+    }
+
+    /// A company with a key and the demo rule set; returns the key.
+    pub async fn company_with_demo_rules(&self, company_id: &str) -> String {
+        let (_, key) = self.company_with_key(company_id).await;
+        let response = self.save_rules(&demo_rules(company_id)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        key
+    }
+
+    /// Rows in `table` for `company_id`, read straight from the database.
+    pub async fn count_rows(&self, table: &str, company_id: &str) -> i64 {
+        // Test-controlled names: safe to splice; the same SQL on both backends.
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE company_id = '{company_id}'");
+        if let Some(sqlite) = self.store.as_sqlite() {
+            sqlx::query_scalar(&sql)
+                .fetch_one(sqlite.pool())
+                .await
+                .expect("count")
+        } else {
+            let postgres = self.store.as_postgres().expect("a backend");
+            sqlx::query_scalar(&sql)
+                .fetch_one(postgres.pool())
+                .await
+                .expect("count")
+        }
     }
 
     /// Creates a company and a key for it; returns `(key_id, key)`.
