@@ -13,7 +13,9 @@
 //! - [`eval`]: condition operators and their evaluation (decimal-aware, never panics).
 //! - [`money`]: decimal parsing of JSON numbers and numeric strings, rounding.
 //! - [`run`]: the run state machine: readiness, skips, outcomes, backoff.
-//! - [`ports`]: the records and traits that storage implements.
+//! - [`ports`]: the records and traits that storage implements
+//!   (`ports/monitoring.rs`: run events, run listings, queue gauges, redrive).
+//! - [`redrive`]: which checkpoints of a failed run a redrive resets.
 //!
 //! The compiler enforces the boundary: this crate depends on no database,
 //! HTTP or async runtime crate.
@@ -25,5 +27,6 @@ pub mod model;
 pub mod money;
 pub mod path;
 pub mod ports;
+pub mod redrive;
 pub mod run;
 pub mod validation;

@@ -8,6 +8,18 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub mod monitoring;
+pub mod notifications;
+
+pub use monitoring::{
+    NewRunEvent, QueueStats, Redrive, RunEvent, RunEventKind, RunEventStore, RunQuery, RunSummary,
+};
+pub use notifications::{
+    AttemptRecord, Delivery, DeliveryAttempt, DeliveryNext, DeliveryStatus, DueDelivery,
+    HistoryCursor, NOTIFICATION_EVENT_TYPES, NewNotificationEndpoint, NotificationEndpoint,
+    NotificationStore, RunHistoryStore,
+};
+
 /// A company: the tenant that owns rules, keys, events and runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Company {
@@ -238,6 +250,10 @@ pub struct NodeRecord {
         with = "time::serde::rfc3339::option"
     )]
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// The node's earlier executions, oldest first, each as it stood when a
+    /// redrive reset it (`{state, attempts, error, started_at, finished_at}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Value>,
 }
 
 /// A run as stored.
@@ -303,6 +319,10 @@ pub struct StepCommit {
     pub finished_at: Option<OffsetDateTime>,
     pub documents: Vec<Document>,
     pub next: QueueNext,
+    /// What this step changed, as run events (`run.started`, `node.finished`,
+    /// `run.finished`), in order: the store appends them in the same
+    /// transaction, numbering them after the run's last event.
+    pub events: Vec<NewRunEvent>,
 }
 
 /// Events and their runs: the router's side.

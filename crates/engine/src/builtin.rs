@@ -28,6 +28,11 @@ impl Task for Builtin {
         &self.spec
     }
 
+    // Every built-in's effect is the documents it returns.
+    fn is_pure(&self) -> bool {
+        true
+    }
+
     async fn execute(&self, input: TaskInput<'_>) -> Result<TaskOutput, TaskError> {
         (self.body)(&input)
     }

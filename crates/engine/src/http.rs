@@ -68,13 +68,13 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{host} resolves to {ip}, a private or loopback address, which this server does not call")]
-struct AddressRefused {
+pub(crate) struct AddressRefused {
     host: String,
     ip: IpAddr,
 }
 
 /// Resolves names and drops the call when any address is private.
-struct GuardedResolver;
+pub(crate) struct GuardedResolver;
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {

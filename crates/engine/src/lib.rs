@@ -13,16 +13,34 @@
 //! - [`orchestrator`]: the worker loop: claim due runs, bounded in flight,
 //!   lease renewal, wake-ups, graceful shutdown.
 //! - [`clock`]: wall time that follows tokio's clock in tests (paused time).
+//! - [`simulate`]: a rule version or a draft evaluated against an event
+//!   with no effects and nothing stored (the executor's evaluation, in
+//!   simulation mode).
+//! - [`backtest`]: a draft replayed on a company's last stored events and
+//!   compared with what their runs did.
+//! - [`delivery`]: the notification delivery worker: signed (Standard
+//!   Webhooks) requests for finished runs, retried for about three days.
+//! - [`metrics`]: counters, histograms and the Prometheus text encoder;
+//!   [`metrics::EngineMetrics`], what the orchestrator counts.
+//! - `run_events.rs`: the run events (`run.started`, `node.finished`,
+//!   `run.finished`) a step reports with its commits.
 //!
 //! The engine depends on the store's ports (traits), never on a database.
 
+pub mod backtest;
 pub mod builtin;
 pub mod clock;
+pub mod delivery;
 pub mod executor;
 pub mod http;
+pub mod metrics;
 pub mod orchestrator;
+mod run_events;
+pub mod simulate;
 pub mod task;
 
 pub use clock::Clock;
+pub use metrics::EngineMetrics;
 pub use orchestrator::{Orchestrator, OrchestratorConfig, OrchestratorHandle};
+pub use simulate::{Simulation, SimulationInput, Simulator};
 pub use task::{Registry, Task, TaskError, TaskInput, TaskOutput};

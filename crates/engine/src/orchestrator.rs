@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use moneyflow_core::model::RuleSet;
 use moneyflow_core::ports::{
-    CompanyStore, QueueNext, RuleStore, RunStore, RunWork, StepCommit, StoreError,
+    CompanyStore, NewRunEvent, QueueNext, RuleStore, RunStore, RunWork, StepCommit, StoreError,
 };
 use moneyflow_core::run::{CompiledRules, RunStatus};
 use moneyflow_core::validation::validate_rule_set;
@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::clock::Clock;
 use crate::executor::Executor;
+use crate::metrics::EngineMetrics;
 use crate::task::Registry;
 
 /// How a worker behaves.
@@ -38,6 +39,9 @@ pub struct OrchestratorConfig {
     pub idle_poll: Duration,
     /// How long shutdown waits for in-flight runs.
     pub shutdown_grace: Duration,
+    /// Notified when a step finishes a run (the notification delivery
+    /// worker's waker: the run's deliveries were committed with that step).
+    pub on_run_finished: Option<Arc<Notify>>,
 }
 
 impl Default for OrchestratorConfig {
@@ -49,6 +53,7 @@ impl Default for OrchestratorConfig {
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(10),
+            on_run_finished: None,
         }
     }
 }
@@ -106,6 +111,7 @@ pub struct Orchestrator<S> {
     config: OrchestratorConfig,
     clock: Clock,
     cache: Arc<RuleCache>,
+    metrics: Arc<EngineMetrics>,
 }
 
 impl<S> Orchestrator<S>
@@ -129,7 +135,19 @@ where
             config,
             clock,
             cache: Arc::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts into `metrics` (runs finished, task durations, retries,
+    /// steps), e.g. the server's, which `/metrics` renders.
+    pub fn with_metrics(mut self, metrics: Arc<EngineMetrics>) -> Self {
+        // Not shared before `spawn`: the executor is this orchestrator's alone.
+        if let Some(executor) = Arc::get_mut(&mut self.executor) {
+            executor.set_metrics(metrics.clone());
+        }
+        self.metrics = metrics;
+        self
     }
 
     /// Starts the worker loop in the background.
@@ -285,6 +303,7 @@ where
     }
 
     /// One step of one claimed run.
+    #[tracing::instrument(skip_all, fields(run_id = %work.run.run_id, company_id = %work.run.company_id))]
     async fn process(&self, work: RunWork) {
         let run_id = work.run.run_id.clone();
         let prepared = self.prepare(&work).await;
@@ -303,6 +322,13 @@ where
                     "_run".into(),
                     json!({"state": "failure", "error": {"message": error.to_string()}}),
                 );
+                let mut events = Vec::new();
+                if work.run.status == RunStatus::Queued {
+                    events.push(NewRunEvent::started());
+                }
+                let mut finished = NewRunEvent::finished(RunStatus::Failed);
+                finished.data["error"] = json!(error.to_string());
+                events.push(finished);
                 self.store
                     .commit_step(StepCommit {
                         run_id: run_id.clone(),
@@ -313,16 +339,26 @@ where
                         finished_at: Some(self.clock.now()),
                         documents: Vec::new(),
                         next: QueueNext::Done,
+                        events,
                     })
                     .await
-                    .map(|()| RunStatus::Failed)
+                    .map(|()| {
+                        self.metrics.run_finished(RunStatus::Failed);
+                        RunStatus::Failed
+                    })
             }
         };
         match result {
             Ok(status) => {
-                tracing::debug!(run_id = %run_id, status = status.as_str(), "step committed")
+                self.metrics.steps.inc();
+                tracing::debug!(run_id = %run_id, status = status.as_str(), "step committed");
+                let finished = status.is_terminal();
+                if let Some(waker) = self.config.on_run_finished.as_ref().filter(|_| finished) {
+                    waker.notify_one();
+                }
             }
             Err(StoreError::Conflict(reason)) => {
+                self.metrics.steps_lease_lost.inc();
                 tracing::warn!(run_id = %run_id, reason = %reason, "step discarded: the lease was lost");
             }
             Err(error) => {

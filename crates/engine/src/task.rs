@@ -132,6 +132,15 @@ pub trait Task: Send + Sync {
         false
     }
 
+    /// Whether its only effect is what it returns (its output and the
+    /// documents the engine stores). A simulation executes pure tasks and
+    /// reports their documents without storing them; any other task (one
+    /// that calls out, or a custom one that does not say) is not executed
+    /// in a simulation.
+    fn is_pure(&self) -> bool {
+        false
+    }
+
     async fn execute(&self, input: TaskInput<'_>) -> Result<TaskOutput, TaskError>;
 }
 

@@ -551,3 +551,7 @@ engine_test!(
         assert_eq!(documents.len(), 2, "{documents:?}");
     }
 );
+
+// The notification delivery worker, with a manual clock.
+#[path = "engine/delivery.rs"]
+mod delivery;

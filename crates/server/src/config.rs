@@ -7,6 +7,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::time::Duration;
+
+use moneyflow_engine::delivery::{RetrySchedule, parse_delays, parse_duration};
 
 use crate::secret::SecretString;
 
@@ -14,8 +17,28 @@ use crate::secret::SecretString;
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_PORT: u16 = 8000;
 pub const DEFAULT_DATA_DIR: &str = "./moneyflow-data";
+/// Where `make ui` puts the canvas, relative to the repository root.
+pub const DEFAULT_UI_DIR: &str = "./ui/dist";
 /// Runs one process executes at once by default.
 pub const DEFAULT_MAX_IN_FLIGHT_RUNS: usize = 512;
+/// Waits between notification delivery attempts (the last repeats).
+pub const DEFAULT_NOTIFICATION_RETRY_DELAYS: &str = "5s,5m,30m,2h,5h,10h";
+/// How long a notification delivery is retried.
+pub const DEFAULT_NOTIFICATION_RETRY_WINDOW: &str = "72h";
+
+/// The waits between notification delivery attempts, e.g. `5s,5m,30m`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryDelays(pub Vec<Duration>);
+
+fn retry_delays(text: &str) -> Result<RetryDelays, String> {
+    parse_delays(text)
+        .map(RetryDelays)
+        .map_err(|e| e.to_string())
+}
+
+fn retry_window(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
 
 /// Where the data lives.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +75,10 @@ pub struct Config {
     #[command(flatten)]
     pub store: StoreConfig,
 
+    /// Folder of the built canvas (`make ui`), served under `/ui/`.
+    #[arg(long, env = "MONEYFLOW_UI_DIR", default_value = DEFAULT_UI_DIR)]
+    pub ui_dir: PathBuf,
+
     /// The admin token. Prefer the environment variable: a flag shows in `ps`.
     /// When unset, one is generated on first start and printed once.
     #[arg(long, env = "MONEYFLOW_ADMIN_TOKEN", hide_env_values = true)]
@@ -74,6 +101,26 @@ pub struct Config {
     /// Most runs this process executes at once; more wait in the queue.
     #[arg(long, env = "MONEYFLOW_MAX_IN_FLIGHT_RUNS", default_value_t = DEFAULT_MAX_IN_FLIGHT_RUNS, value_parser = at_least_one)]
     pub max_in_flight_runs: usize,
+
+    /// Waits between notification delivery attempts, comma-separated; the
+    /// last one repeats (units ms, s, m, h, d).
+    #[arg(long, env = "MONEYFLOW_NOTIFICATION_RETRY_DELAYS", default_value = DEFAULT_NOTIFICATION_RETRY_DELAYS, value_parser = retry_delays)]
+    pub notification_retry_delays: RetryDelays,
+
+    /// How long after a run finished its notification is still retried;
+    /// then the delivery fails.
+    #[arg(long, env = "MONEYFLOW_NOTIFICATION_RETRY_WINDOW", default_value = DEFAULT_NOTIFICATION_RETRY_WINDOW, value_parser = retry_window)]
+    pub notification_retry_window: Duration,
+}
+
+impl Config {
+    /// The notification retry schedule these settings describe.
+    pub fn notification_retry(&self) -> RetrySchedule {
+        RetrySchedule {
+            delays: self.notification_retry_delays.0.clone(),
+            window: self.notification_retry_window,
+        }
+    }
 }
 
 impl Default for Config {
@@ -83,11 +130,14 @@ impl Default for Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: DEFAULT_PORT,
             store: StoreConfig::default(),
+            ui_dir: PathBuf::from(DEFAULT_UI_DIR),
             admin_token: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             demo: true,
             allow_private_addresses: false,
             max_in_flight_runs: DEFAULT_MAX_IN_FLIGHT_RUNS,
+            notification_retry_delays: RetryDelays(RetrySchedule::default().delays),
+            notification_retry_window: RetrySchedule::default().window,
         }
     }
 }
@@ -175,6 +225,33 @@ mod tests {
             .config;
         assert!(!config.allow_private_addresses);
         assert_eq!(config.max_in_flight_runs, DEFAULT_MAX_IN_FLIGHT_RUNS);
+    }
+
+    #[test]
+    fn notification_retries_default_to_three_days_and_parse() {
+        let config = Wrapper::try_parse_from(["moneyflow"])
+            .expect("parses")
+            .config;
+        assert_eq!(config.notification_retry(), RetrySchedule::default());
+        assert_eq!(
+            Config::default().notification_retry(),
+            RetrySchedule::default()
+        );
+        let config = Wrapper::try_parse_from([
+            "moneyflow",
+            "--notification-retry-delays",
+            "10ms,20ms",
+            "--notification-retry-window",
+            "1m",
+        ])
+        .expect("parses")
+        .config;
+        assert_eq!(
+            config.notification_retry().delays,
+            [Duration::from_millis(10), Duration::from_millis(20)]
+        );
+        assert_eq!(config.notification_retry_window, Duration::from_secs(60));
+        assert!(Wrapper::try_parse_from(["moneyflow", "--notification-retry-delays", ""]).is_err());
     }
 
     #[test]

@@ -420,6 +420,7 @@ impl IntoResponse for ApiError {
         if status.is_client_error() {
             tracing::debug!(status = status.as_u16(), error = %self, "request rejected");
         }
+        let kind = ProblemKind(self.slug());
         let problem = self.into_problem();
         // Serialising these plain structs cannot fail; fall back to a fixed body anyway
         // so this path never panics.
@@ -435,9 +436,17 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        // For middleware that counts rejections by kind (`metrics.rs`)
+        // without reading the body.
+        response.extensions_mut().insert(kind);
         response
     }
 }
+
+/// The kind of problem an error response carries: the last part of its
+/// `type` URN (`validation-failed`, `unauthorized`…), as a response extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemKind(pub &'static str);
 
 /// The last resort of `CatchPanicLayer`: a panic becomes a logged 500 problem.
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

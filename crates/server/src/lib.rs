@@ -17,6 +17,8 @@
 //!   signing secret generation.
 //! - [`extract`]: the JSON body and path extractors and the 404/405
 //!   fallbacks, all answering problem+json.
+//! - [`metrics`]: `GET /metrics` (Prometheus text) and the middleware that
+//!   counts payment events accepted and rejected.
 //! - [`error`]: [`error::ApiError`], the one error type, rendered as RFC 9457
 //!   problem+json.
 //! - [`secret`]: [`secret::SecretString`] and key generation and hashing.
@@ -30,15 +32,18 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod auth;
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod secret;
 pub mod startup;
 pub mod state;
+pub mod ui;
 pub mod webhook;
 
 pub use config::Config;
@@ -59,6 +64,12 @@ pub fn app(state: AppState) -> Router {
         // dropped connection.
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
+        // Outermost: it sees every answer to `POST /payment`, a panic's 500
+        // included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track_payments,
+        ))
         .with_state(state)
 }
 

@@ -4,6 +4,9 @@
 //!   admin token and a demo company on first start.
 //! - `moneyflow migrate`: applies the store's migrations and exits.
 //! - `moneyflow validate <file.json>`: validates a rule set file, exit 1 if invalid.
+//! - `moneyflow simulate --rules rules.json --event event.json`: what the rule
+//!   set would do with the event (no server, no effects), exit 1 if invalid.
+//! - `moneyflow bench`: loads a running server over HTTP and reports throughput and latency.
 //!
 //! The one place `anyhow` is used: errors here end the process with their
 //! whole cause chain.
@@ -12,11 +15,15 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use moneyflow_core::catalogue::Catalogue;
+use moneyflow_core::run::CompiledRules;
 use moneyflow_core::validation::validate_rule_set;
+use moneyflow_engine::http::HttpPolicy;
+use moneyflow_engine::{Clock, Registry, SimulationInput, Simulator};
 use moneyflow_server::config::{Config, LogFormat, StoreConfig};
 use moneyflow_server::extract::json_error_parts;
 use moneyflow_server::startup::{AdminToken, Application, Bootstrap, open_store};
@@ -48,6 +55,18 @@ enum Command {
         /// The rule set: `{"company_id": …, "rules": [...]}`.
         file: PathBuf,
     },
+    /// Simulate a rule set file on an event file: every node's state and the
+    /// outcome, with no effects (no server needed); exits 1 when either is invalid.
+    Simulate {
+        /// The rule set: `{"company_id": …, "rules": [...]}`.
+        #[arg(long)]
+        rules: PathBuf,
+        /// The payment event, as `POST /payment` takes it.
+        #[arg(long)]
+        event: PathBuf,
+    },
+    /// Load a running server over HTTP and report throughput and latency.
+    Bench(moneyflow_server::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,8 +74,15 @@ fn main() -> ExitCode {
     init_tracing(cli.log_format);
     let result = match cli.command {
         Command::Validate { file } => validate(&file),
+        Command::Simulate { rules, event } => {
+            runtime().and_then(|rt| rt.block_on(simulate(&rules, &event)))
+        }
         Command::Up(config) => runtime().and_then(|rt| rt.block_on(up(config))),
         Command::Migrate(store) => runtime().and_then(|rt| rt.block_on(migrate(store))),
+        Command::Bench(args) => runtime().and_then(|rt| {
+            rt.block_on(moneyflow_server::bench::run(args))
+                .map(|()| ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -172,6 +198,88 @@ fn validate(file: &PathBuf) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Reads and parses a JSON file, naming the file and the position on error.
+fn read_json(file: &PathBuf) -> anyhow::Result<Result<serde_json::Value, String>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("could not read {}", file.display()))?;
+    Ok(serde_json::from_str(&text).map_err(|error| {
+        let (line, column, message) = json_error_parts(&error);
+        format!(
+            "{}: malformed JSON at line {line}, column {column}: {message}",
+            file.display()
+        )
+    }))
+}
+
+/// `moneyflow simulate`: validates both files (every problem is printed),
+/// then prints the simulation as JSON.
+async fn simulate(rules_file: &PathBuf, event_file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let (rules, event) = match (read_json(rules_file)?, read_json(event_file)?) {
+        (Ok(rules), Ok(event)) => (rules, event),
+        (rules, event) => {
+            for message in [rules.err(), event.err()].into_iter().flatten() {
+                println!("{message}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let registry = Arc::new(Registry::builtin(HttpPolicy::default()));
+    let mut problems: Vec<String> = Vec::new();
+    let rule_set = match validate_rule_set(&rules, registry.catalogue()) {
+        Ok(rule_set) => Some(rule_set),
+        Err(report) => {
+            problems.extend(report.problems.into_iter().map(|p| {
+                let path = if p.path.is_empty() { "(body)" } else { &p.path };
+                format!("{}: {path}: {}", rules_file.display(), p.message)
+            }));
+            None
+        }
+    };
+    match moneyflow_core::event::validate_event(&event) {
+        Ok(valid) => {
+            let other = rule_set
+                .as_ref()
+                .filter(|rule_set| rule_set.company_id != valid.company_id);
+            if let Some(rule_set) = other {
+                problems.push(format!(
+                    "{}: company_id: the event is for `{}`, the rule set for `{}`",
+                    event_file.display(),
+                    valid.company_id,
+                    rule_set.company_id
+                ));
+            }
+        }
+        Err(event_problems) => problems.extend(event_problems.into_iter().map(|p| {
+            let path = if p.path.is_empty() { "(body)" } else { &p.path };
+            format!("{}: {path}: {}", event_file.display(), p.message)
+        })),
+    }
+    let (Some(rule_set), true) = (rule_set, problems.is_empty()) else {
+        for problem in problems {
+            println!("{problem}");
+        }
+        return Ok(ExitCode::FAILURE);
+    };
+    let compiled = CompiledRules::compile(&rule_set).context("could not compile the rule set")?;
+    let company = serde_json::json!({"id": rule_set.company_id});
+    let simulation = Simulator::new(registry, Clock::System)
+        .simulate(
+            &compiled,
+            SimulationInput {
+                company_id: &rule_set.company_id,
+                event: &event,
+                company: &company,
+                rule_version: None,
+            },
+        )
+        .await;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&simulation).context("could not print the simulation")?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// What a person needs to start: where it is, and the credentials shown once.
 fn print_banner(host: IpAddr, port: u16, bootstrap: &Bootstrap) {
     // 0.0.0.0 is where it listens, not an address to browse to.
@@ -282,6 +390,24 @@ mod tests {
             !demo_payment("demo").contains('\''),
             "fits in single quotes"
         );
+    }
+
+    #[test]
+    fn simulate_takes_a_rules_file_and_an_event_file() {
+        let cli = Cli::try_parse_from([
+            "moneyflow",
+            "simulate",
+            "--rules",
+            "rules.json",
+            "--event",
+            "event.json",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Simulate { rules, event }
+                if rules.as_os_str() == "rules.json" && event.as_os_str() == "event.json"
+        ));
     }
 
     #[test]

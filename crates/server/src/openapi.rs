@@ -9,7 +9,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{FieldError, ProblemDetails};
-use crate::routes::{companies, health, payment, rules, runs, signing_secrets, tasks};
+use crate::routes::{
+    companies, health, notifications, payment, redrive, rules, run_list, runs, signing_secrets,
+    simulate, streams, tasks,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -17,7 +20,7 @@ use crate::state::AppState;
     info(
         title = "MoneyFlow",
         description = "Compose payment rules as graphs of conditions and tasks, and run them on payment events.\n\n\
-            Every route but `GET /`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`: \
+            Every route but `GET /`, `/metrics`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`: \
             the admin token may do everything; a company API key acts for its own company alone \
             (another company's resources answer 404). Errors are RFC 9457 `application/problem+json` \
             with a machine-readable `type`, the field paths at fault in `errors`, and `retryable`.\n\n\
@@ -32,6 +35,8 @@ use crate::state::AppState;
         rules::current,
         rules::versions,
         rules::version,
+        simulate::simulate,
+        simulate::backtest,
         tasks::list,
         companies::create,
         companies::list,
@@ -41,19 +46,30 @@ use crate::state::AppState;
         companies::revoke_api_key,
         signing_secrets::create,
         signing_secrets::list,
+        notifications::create,
+        notifications::list,
+        notifications::delete,
+        notifications::deliveries,
+        notifications::delivery,
         payment::create,
         runs::get,
+        run_list::list,
+        redrive::redrive,
+        streams::run_events,
+        streams::company_events,
+        crate::metrics::metrics,
     ),
     components(schemas(ProblemDetails, FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
-        (name = "health", description = "Liveness"),
+        (name = "health", description = "Liveness and Prometheus metrics"),
         (name = "payments", description = "The Router: payment events in, queued runs out"),
-        (name = "runs", description = "Runs: node states, outputs and documents"),
+        (name = "runs", description = "Runs: listing, node states, outputs and documents, live events (SSE), redrive"),
         (name = "rules", description = "Payment rule sets and their versions"),
         (name = "tasks", description = "The built-in task catalogue"),
         (name = "companies", description = "Companies and their API keys (admin)"),
+        (name = "notifications", description = "Notification endpoints: signed webhooks when runs finish, with every delivery and attempt"),
     )
 )]
 pub struct ApiDoc;
@@ -129,6 +145,17 @@ mod tests {
             "/companies/{company_id}/signing-secrets",
             "/payment",
             "/runs/{run_id}",
+            "/runs",
+            "/runs/{run_id}/redrive",
+            "/runs/{run_id}/events",
+            "/companies/{company_id}/events",
+            "/metrics",
+            "/payment-rules/{company_id}/simulate",
+            "/payment-rules/{company_id}/backtest",
+            "/companies/{company_id}/notification-endpoints",
+            "/companies/{company_id}/notification-endpoints/{endpoint_id}",
+            "/companies/{company_id}/notification-endpoints/{endpoint_id}/deliveries",
+            "/companies/{company_id}/notification-endpoints/{endpoint_id}/deliveries/{delivery_id}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "missing {path}");
         }

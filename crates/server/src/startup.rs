@@ -1,9 +1,10 @@
 //! Startup as a value: [`Application::build`] opens and migrates the store,
 //! settles the admin token, seeds the demo on first start, binds the
-//! listener and starts the orchestrator; [`Application::run_until_stopped`]
-//! serves until SIGTERM or ctrl-c, then stops accepting requests, lets
-//! in-flight ones finish, and shuts the orchestrator down (in-flight runs
-//! finish or have their leases released, so another start resumes them).
+//! listener and starts the orchestrator and the notification delivery
+//! worker; [`Application::run_until_stopped`] serves until SIGTERM or
+//! ctrl-c, then stops accepting requests, lets in-flight ones finish, and
+//! shuts the orchestrator down (in-flight runs finish or have their leases
+//! released, so another start resumes them), then the delivery worker.
 //!
 //! Tests use [`Application::build_with_store`] with a fresh store and port 0,
 //! or [`Application::build_with_store_and_registry`] to add test-only tasks.
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use moneyflow_core::ports::{RunStore, SettingStore, StoreError};
+use moneyflow_engine::delivery::{DeliveryConfig, DeliveryHandle, DeliveryWorker};
 use moneyflow_engine::http::HttpPolicy;
 use moneyflow_engine::{Clock, Orchestrator, OrchestratorConfig, OrchestratorHandle, Registry};
 use moneyflow_store::{Backend, Store};
@@ -21,6 +23,7 @@ use tokio::net::TcpListener;
 use crate::auth::AdminTokenHash;
 use crate::config::{Config, StoreConfig};
 use crate::demo::{self, DemoSeed};
+use crate::metrics::Metrics;
 use crate::secret::{SecretString, generate_admin_token};
 use crate::state::AppState;
 
@@ -111,6 +114,9 @@ pub struct Application {
     state: AppState,
     bootstrap: Bootstrap,
     orchestrator: OrchestratorHandle,
+    deliveries: DeliveryHandle,
+    /// The built canvas, served under `/ui/`.
+    ui_dir: std::path::PathBuf,
 }
 
 impl Application {
@@ -167,15 +173,32 @@ impl Application {
         tracing::info!(%addr, backend = ?store.backend(), "listening");
         // Started only once the port is bound, so a failed start leaves no
         // worker behind.
+        // Shared by the orchestrator (and the delivery worker's
+        // `notification_deliveries`) and `/metrics`.
+        let metrics = Metrics::default();
+        let deliveries = DeliveryWorker::new(
+            store.clone(),
+            DeliveryConfig {
+                retry: config.notification_retry(),
+                allow_private_addresses: config.allow_private_addresses,
+                ..DeliveryConfig::default()
+            },
+            Clock::System,
+        )
+        .with_metrics(metrics.engine.clone())
+        .spawn();
         let orchestrator = Orchestrator::new(
             store.clone(),
             registry.clone(),
             OrchestratorConfig {
                 max_in_flight: config.max_in_flight_runs.max(1),
+                // A finished run's deliveries are committed with its last step.
+                on_run_finished: Some(deliveries.waker()),
                 ..OrchestratorConfig::default()
             },
             Clock::System,
         )
+        .with_metrics(metrics.engine.clone())
         .spawn();
         let state = AppState::with_engine(
             store,
@@ -183,13 +206,17 @@ impl Application {
             config.body_limit_bytes,
             registry,
             orchestrator.waker(),
-        );
+            config.allow_private_addresses,
+        )
+        .with_metrics(metrics);
         Ok(Self {
             listener,
             addr,
             state,
             bootstrap: Bootstrap { admin_token, demo },
             orchestrator,
+            deliveries,
+            ui_dir: config.ui_dir,
         })
     }
 
@@ -219,13 +246,23 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = crate::app(self.state);
+        let app = crate::app(self.state.clone()).merge(crate::ui::router(&self.ui_dir));
+        let state = self.state;
+        let signal = async move {
+            signal.await;
+            // Live streams never end by themselves: end them, or the
+            // graceful shutdown would wait for their clients forever.
+            state.begin_shutdown();
+        };
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(signal)
             .await;
         // Even when serving failed, queued work must not be left leased.
         tracing::info!("HTTP stopped; stopping the orchestrator");
         self.orchestrator.shutdown().await;
+        // After the orchestrator: the runs it finished while stopping have
+        // their deliveries queued, which the next start sends.
+        self.deliveries.shutdown().await;
         served?;
         tracing::info!("stopped");
         Ok(())

@@ -1,6 +1,9 @@
 //! The state every handler shares: the store, the admin token's hash, the
-//! task registry (whose catalogue validation uses), the orchestrator's waker
-//! and the body limit. Cheap to clone (one `Arc`).
+//! task registry (whose catalogue validation uses, and which simulations
+//! run), the orchestrator's waker, the body limit, the address policy for
+//! notification endpoints, the metrics `/metrics` reports (shared with the
+//! orchestrator) and the shutdown signal live event streams end on. Cheap
+//! to clone (one `Arc`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -9,9 +12,10 @@ use moneyflow_core::catalogue::Catalogue;
 use moneyflow_engine::Registry;
 use moneyflow_engine::http::HttpPolicy;
 use moneyflow_store::Store;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::auth::AdminTokenHash;
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,8 +28,15 @@ struct Inner {
     registry: Arc<Registry>,
     waker: Arc<Notify>,
     body_limit: usize,
+    /// Whether notification endpoints may be private or loopback addresses
+    /// (`--allow-private-addresses`).
+    allow_private_addresses: bool,
     /// `GET /tasks`'s body, built once: the registry does not change.
     tasks_body: OnceLock<Bytes>,
+    /// What `/metrics` reports; shared with the orchestrator.
+    metrics: Metrics,
+    /// Set once the server is stopping: live event streams end on it.
+    shutdown: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -38,18 +49,21 @@ impl AppState {
             body_limit,
             Arc::new(Registry::builtin(HttpPolicy::default())),
             Arc::new(Notify::new()),
+            false,
         )
     }
 
     /// State wired to an orchestrator: `registry` is the one it executes
     /// (rules are validated against its catalogue), `waker` wakes it when
-    /// the router queues a run.
+    /// the router queues a run. `allow_private_addresses` lets notification
+    /// endpoints be loopback or private addresses.
     pub fn with_engine(
         store: Store,
         admin_token: AdminTokenHash,
         body_limit: usize,
         registry: Arc<Registry>,
         waker: Arc<Notify>,
+        allow_private_addresses: bool,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -58,9 +72,41 @@ impl AppState {
                 registry,
                 waker,
                 body_limit,
+                allow_private_addresses,
                 tasks_body: OnceLock::new(),
+                metrics: Metrics::default(),
+                shutdown: watch::Sender::new(false),
             }),
         }
+    }
+
+    /// Reports `metrics` (e.g. those the orchestrator counts into) instead
+    /// of fresh ones. Call it on the state just built, before it is cloned.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.metrics = metrics,
+            None => {
+                tracing::error!(
+                    "AppState::with_metrics on a shared state: the metrics are not replaced"
+                )
+            }
+        }
+        self
+    }
+
+    /// What `/metrics` reports.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Tells long-lived responses (event streams) that the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Changes to `true` when the server begins to stop.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
     }
 
     pub fn store(&self) -> &Store {
@@ -74,6 +120,16 @@ impl AppState {
     /// The catalogue of the tasks the orchestrator can execute.
     pub fn catalogue(&self) -> &Catalogue {
         self.inner.registry.catalogue()
+    }
+
+    /// The tasks the orchestrator executes (simulations run them too).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// Whether notification endpoints may be private or loopback addresses.
+    pub fn allow_private_addresses(&self) -> bool {
+        self.inner.allow_private_addresses
     }
 
     /// Wakes the orchestrator after a run was queued, so it claims it at

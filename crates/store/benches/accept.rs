@@ -147,6 +147,7 @@ fn finished_step(run_id: &str, owner: &str, event: &Value) -> StepCommit {
             created_at: now,
         }],
         next: QueueNext::Done,
+        events: Vec::new(),
     }
 }
 

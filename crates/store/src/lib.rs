@@ -21,8 +21,17 @@
 //! - [`sqlite`]: [`SqliteStore`], the ports on SQLite; `sqlite/runs.rs`
 //!   (events, runs, queue, documents), `sqlite/secrets.rs` (signing secrets).
 //! - [`postgres`]: [`PgStore`], the ports on PostgreSQL, laid out alike.
+//! - `notifications.rs`: [`Store`]'s notification and history ports
+//!   (endpoints, the deliveries outbox and attempts, recent runs for
+//!   backtests); each backend's `notifications.rs` implements them, and its
+//!   step commit calls the outbox hook for runs it finishes.
 //! - `writer.rs`: the group-commit writer and [`WriterConfig`]; what a batch
 //!   writes is each backend's `runs.rs`.
+//! - `run_events.rs`: run events alike on both backends: numbering a
+//!   batch's events per run, and the live feed they are published on once
+//!   committed ([`Store::subscribe_run_events`]); each backend's
+//!   `events.rs` stores and reads them, lists runs and redrives.
+//! - `monitoring.rs`: the monitoring ports dispatched to a backend.
 //! - `error.rs`: sqlx errors → [`StoreError`] (unavailable, conflict, not
 //!   found, internal), the one place retry-safety is decided.
 //! - `codec.rs`: how timestamps (UTC, microseconds) and JSON (text,
@@ -50,13 +59,16 @@ use tracing::instrument;
 
 mod codec;
 mod error;
+mod notifications;
 pub mod postgres;
+mod run_events;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
 
 pub use postgres::PgStore;
+pub use run_events::FeedBatch;
 pub use sqlite::SqliteStore;
 pub use writer::WriterConfig;
 
@@ -168,6 +180,17 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.queued_writes(),
             Store::Postgres(s) => s.queued_writes(),
+        }
+    }
+
+    /// The live feed of the run events this process commits, a
+    /// transaction's worth per message in id order, published once
+    /// committed. A latency shortcut, not the record: a receiver that lags
+    /// (or wants what another process wrote) reads the store.
+    pub fn subscribe_run_events(&self) -> tokio::sync::broadcast::Receiver<FeedBatch> {
+        match self {
+            Store::Sqlite(s) => s.subscribe_run_events(),
+            Store::Postgres(s) => s.subscribe_run_events(),
         }
     }
 }
@@ -329,6 +352,9 @@ impl RunStore for Store {
         dispatch!(self.list_documents(run_id))
     }
 }
+
+// After the macro: textual scope.
+mod monitoring;
 
 impl SigningSecretStore for Store {
     // The secret is never logged.

@@ -9,6 +9,10 @@
 //! - `runs.rs`: events, runs, the queue (`FOR UPDATE SKIP LOCKED`) and
 //!   documents.
 //! - `secrets.rs`: webhook signing secrets.
+//! - `events.rs`: run events (appended by the writer's batches), run
+//!   listings, the queue's gauges and redrive.
+//! - `notifications.rs`: notification endpoints, the deliveries outbox and
+//!   their attempts; recent runs with their events (backtests).
 //!
 //! A transaction that reads before it writes (the next rule version) first
 //! locks the company's row with `FOR NO KEY UPDATE`: concurrent saves for one
@@ -33,6 +37,8 @@ use crate::codec::{now, rules_from_text, rules_to_text};
 use crate::error::{from_migrate, from_sqlx, from_sqlx_as};
 use crate::writer::{self, WriterConfig, WriterHandle};
 
+mod events;
+mod notifications;
 mod runs;
 mod secrets;
 
@@ -101,6 +107,14 @@ impl PgStore {
     /// than the writes they carried when they were batched.
     pub fn write_batches(&self) -> u64 {
         self.writer.batches()
+    }
+
+    /// The live feed of run events this process commits, a transaction's
+    /// worth per message (see `run_events.rs`).
+    pub fn subscribe_run_events(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<crate::run_events::FeedBatch> {
+        self.writer.feed().subscribe()
     }
 
     /// Writes waiting for a writer (the queue depth operators watch).

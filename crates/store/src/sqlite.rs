@@ -15,6 +15,10 @@
 //!
 //! - `runs.rs`: events, runs, the queue and documents.
 //! - `secrets.rs`: webhook signing secrets.
+//! - `events.rs`: run events (appended by the writer's batches), run
+//!   listings, the queue's gauges and redrive.
+//! - `notifications.rs`: notification endpoints, the deliveries outbox and
+//!   their attempts; recent runs with their events (backtests).
 
 use std::fmt;
 use std::path::Path;
@@ -35,6 +39,8 @@ use crate::codec::{from_micros, now, rules_from_text, rules_to_text, to_micros};
 use crate::error::{from_migrate, from_sqlx, from_sqlx_as};
 use crate::writer::{self, WriterConfig, WriterHandle};
 
+mod events;
+mod notifications;
 mod runs;
 mod secrets;
 
@@ -146,6 +152,14 @@ impl SqliteStore {
     /// the writes it carried when they were batched.
     pub fn write_batches(&self) -> u64 {
         self.writer.batches()
+    }
+
+    /// The live feed of run events this process commits, a transaction's
+    /// worth per message (see `run_events.rs`).
+    pub fn subscribe_run_events(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<crate::run_events::FeedBatch> {
+        self.writer.feed().subscribe()
     }
 
     /// Writes waiting for the writer (the queue depth operators watch).

@@ -21,6 +21,11 @@
 //! What a batch writes is each backend's business ([`BatchDb::run_ops`],
 //! in `sqlite/runs.rs` and `postgres/runs.rs`); this module moves requests
 //! and answers, and fixes the order a batch runs in ([`Plan`]).
+//!
+//! - Run events: a batch appends the run events of what it wrote in the same
+//!   transaction; once it has committed, and before anyone is answered, the
+//!   writer publishes them on the live feed (`run_events.rs`), so a caller
+//!   that got its answer knows its events were published.
 
 use std::fmt;
 use std::future::Future;
@@ -35,6 +40,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::error::{connection_lost, connection_suspect, from_sqlx, from_sqlx_as, is_outage};
+use crate::run_events::{EventSink, Feed};
 
 /// How the group-commit writer queues and batches writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,10 +152,12 @@ pub(crate) trait BatchDb: Database {
     const BEGIN: &'static str;
 
     /// Runs `ops` inside the open transaction: one answer per op, in the
-    /// order of `ops`. `Err` fails the whole transaction.
+    /// order of `ops`, and the run events it appended into `events` (when
+    /// it collects). `Err` fails the whole transaction.
     fn run_ops<'a>(
         conn: &'a mut Self::Connection,
         ops: &'a [WriteOp],
+        events: &'a mut EventSink,
     ) -> impl Future<Output = Result<Vec<OpResult>, sqlx::Error>> + Send + 'a;
 }
 
@@ -305,6 +313,7 @@ struct Request {
 pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Request>,
     batches: Arc<AtomicU64>,
+    feed: Feed,
 }
 
 impl WriterHandle {
@@ -329,6 +338,11 @@ impl WriterHandle {
     pub(crate) fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
     }
+
+    /// The live feed of committed run events.
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.feed
+    }
 }
 
 impl fmt::Debug for WriterHandle {
@@ -351,6 +365,7 @@ pub(crate) struct Writer<DB: Database> {
     pool: Pool<DB>,
     rx: Arc<Mutex<mpsc::Receiver<Request>>>,
     batches: Arc<AtomicU64>,
+    feed: Feed,
     max_batch: usize,
     /// Keep the connection between batches. Off for SQLite in memory, whose
     /// one connection the readers need too.
@@ -370,16 +385,18 @@ pub(crate) fn writers<DB: Database>(
     let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
     let rx = Arc::new(Mutex::new(rx));
     let batches = Arc::new(AtomicU64::new(0));
+    let feed = Feed::new();
     let tasks = (0..count.max(1))
         .map(|_| Writer {
             pool: pool.clone(),
             rx: rx.clone(),
             batches: batches.clone(),
+            feed: feed.clone(),
             max_batch: config.max_batch.max(1),
             hold_connection,
         })
         .collect();
-    (WriterHandle { tx, batches }, tasks)
+    (WriterHandle { tx, batches, feed }, tasks)
 }
 
 impl<DB: BatchDb> Writer<DB> {
@@ -468,9 +485,10 @@ impl<DB: BatchDb> Writer<DB> {
                 Some(conn) => conn,
                 None => slot.insert(self.pool.acquire().await?),
             };
+            let mut events = EventSink::new(self.feed.wanted());
             let attempt = match sqlx::Connection::begin_with(&mut **conn, DB::BEGIN).await {
                 Err(err) => Attempt::NotBegun(err),
-                Ok(mut tx) => match DB::run_ops(&mut tx, ops).await {
+                Ok(mut tx) => match DB::run_ops(&mut tx, ops, &mut events).await {
                     // Dropping `tx` on an error rolls it back.
                     Err(err) => Attempt::Failed(err),
                     Ok(answers) => match tx.commit().await {
@@ -482,6 +500,7 @@ impl<DB: BatchDb> Writer<DB> {
             match attempt {
                 Attempt::Committed(answers) => {
                     self.batches.fetch_add(1, Ordering::Relaxed);
+                    self.feed.publish(events.events);
                     return Ok(answers);
                 }
                 // A held connection the server closed while it sat idle (a
@@ -579,6 +598,7 @@ mod tests {
                 finished_at: None,
                 documents: Vec::new(),
                 next: moneyflow_core::ports::QueueNext::Keep,
+                events: Vec::new(),
             }),
         ];
         let plan = Plan::new(&ops);

@@ -387,6 +387,7 @@ fn step(run_id: &str, owner: &str, next: QueueNext) -> StepCommit {
         finished_at: None,
         documents: Vec::new(),
         next,
+        events: Vec::new(),
     }
 }
 
@@ -1728,3 +1729,11 @@ mod connect {
         assert!(again.get_company("acme").await.unwrap().is_some());
     }
 }
+
+// Notification endpoints, the deliveries outbox and backtest reads.
+#[path = "conformance/notifications.rs"]
+mod notifications;
+
+// Run events, the runs list, the queue's gauges and redrive.
+#[path = "conformance/run_events.rs"]
+mod run_events;

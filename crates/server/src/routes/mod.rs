@@ -8,6 +8,15 @@
 //! - [`payment`]: `POST /payment`, the Router: authenticate, validate,
 //!   deduplicate, pin the rule version, store and queue the run.
 //! - [`runs`]: `GET /runs/{run_id}`, a run's nodes and documents.
+//! - [`run_list`]: `GET /runs`, runs with filters and keyset paging.
+//! - [`redrive`]: `POST /runs/{run_id}/redrive`, a failed run again from its
+//!   failed nodes.
+//! - [`streams`]: `GET /runs/{run_id}/events` and
+//!   `GET /companies/{company_id}/events`, run events live (SSE), resumable.
+//! - [`simulate`]: `/payment-rules/{company_id}/simulate` and `…/backtest`:
+//!   what a rule set would do, with nothing stored.
+//! - [`notifications`]: `/companies/{id}/notification-endpoints…`: where a
+//!   company hears about finished runs, and every delivery and attempt.
 //!
 //! Handlers take [`crate::auth::Principal`] first (so a request without
 //! credentials gets its 401 before its body is read) and the body last.
@@ -19,10 +28,15 @@ use crate::state::AppState;
 
 pub mod companies;
 pub mod health;
+pub mod notifications;
 pub mod payment;
+pub mod redrive;
 pub mod rules;
+pub mod run_list;
 pub mod runs;
 pub mod signing_secrets;
+pub mod simulate;
+pub mod streams;
 pub mod tasks;
 
 /// Every API route (without the docs, fallbacks and layers [`crate::app`] adds).
@@ -54,6 +68,38 @@ pub fn router() -> Router<AppState> {
             "/companies/{company_id}/signing-secrets",
             post(signing_secrets::create).get(signing_secrets::list),
         )
+        .route(
+            "/payment-rules/{company_id}/simulate",
+            post(simulate::simulate),
+        )
+        .route(
+            "/payment-rules/{company_id}/backtest",
+            post(simulate::backtest),
+        )
+        .route(
+            "/companies/{company_id}/notification-endpoints",
+            post(notifications::create).get(notifications::list),
+        )
+        .route(
+            "/companies/{company_id}/notification-endpoints/{endpoint_id}",
+            delete(notifications::delete),
+        )
+        .route(
+            "/companies/{company_id}/notification-endpoints/{endpoint_id}/deliveries",
+            get(notifications::deliveries),
+        )
+        .route(
+            "/companies/{company_id}/notification-endpoints/{endpoint_id}/deliveries/{delivery_id}",
+            get(notifications::delivery),
+        )
         .route("/payment", post(payment::create))
         .route("/runs/{run_id}", get(runs::get))
+        .route("/runs", get(run_list::list))
+        .route("/runs/{run_id}/redrive", post(redrive::redrive))
+        .route("/runs/{run_id}/events", get(streams::run_events))
+        .route(
+            "/companies/{company_id}/events",
+            get(streams::company_events),
+        )
+        .route("/metrics", get(crate::metrics::metrics))
 }

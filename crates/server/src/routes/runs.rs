@@ -79,6 +79,11 @@ pub struct NodeBody {
     /// When a waiting retry is due.
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// Earlier executions a redrive reset, oldest first: `{state, attempts,
+    /// error, started_at, finished_at}` each. Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -222,6 +227,7 @@ fn node_body(
         started_at: record.started_at,
         finished_at: record.finished_at,
         next_attempt_at: record.next_attempt_at,
+        history: record.history,
     }
 }
 

@@ -76,12 +76,28 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// [`spawn_app`] with the tasks of `registry` (e.g. the built-in ones plus
 /// test-only tasks).
 pub async fn spawn_app_with_registry(backend: Backend, registry: Registry) -> TestApp {
+    spawn(backend, test_config(), registry).await
+}
+
+/// [`spawn_app`] with `configure` applied to the test configuration (e.g.
+/// allowing private addresses, a short notification retry schedule).
+pub async fn spawn_app_with_config(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = test_config();
+    configure(&mut config);
+    let registry = builtin_registry(&config);
+    spawn(backend, config, registry).await
+}
+
+async fn spawn(backend: Backend, config: Config, registry: Registry) -> TestApp {
     let store = match backend {
         Backend::Sqlite => fresh_sqlite().await,
         Backend::Postgres => fresh_postgres().await,
     };
     let application =
-        Application::build_with_store_and_registry(test_config(), (*store).clone(), registry)
+        Application::build_with_store_and_registry(config, (*store).clone(), registry)
             .await
             .expect("the server starts");
     let address = format!("http://127.0.0.1:{}", application.port());

@@ -15,6 +15,7 @@
 //!
 //! Reads use the pool.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -29,6 +30,7 @@ use time::OffsetDateTime;
 use super::PgStore;
 use crate::codec::{add_duration, corrupt_status, json_from_text, nodes_from_text, now, truncate};
 use crate::error::from_sqlx;
+use crate::run_events::{self, EventSink, PendingEvent};
 use crate::writer::{
     Answers, BatchDb, Claim, OpResult, Plan, Renewal, Reply, WriteOp, earlier_outcome, fence,
     rounds,
@@ -42,19 +44,25 @@ impl BatchDb for Postgres {
     fn run_ops<'a>(
         conn: &'a mut PgConnection,
         ops: &'a [WriteOp],
+        events: &'a mut EventSink,
     ) -> impl Future<Output = Result<Vec<OpResult>, sqlx::Error>> + Send + 'a {
-        run_ops(conn, ops)
+        run_ops(conn, ops, events)
     }
 }
 
-async fn run_ops(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Vec<OpResult>, sqlx::Error> {
+async fn run_ops(
+    conn: &mut PgConnection,
+    ops: &[WriteOp],
+    events: &mut EventSink,
+) -> Result<Vec<OpResult>, sqlx::Error> {
     let plan = Plan::new(ops);
     let mut answers = Answers::new(ops.len());
+    let mut pending = Vec::new();
     for round in rounds(&plan.commits) {
-        commit_steps(conn, &round, &mut answers).await?;
+        commit_steps(conn, &round, &mut answers, &mut pending).await?;
     }
     if !plan.accepts.is_empty() {
-        accept_events(conn, &plan.accepts, &mut answers).await?;
+        accept_events(conn, &plan.accepts, &mut answers, &mut pending).await?;
     }
     for &(i, renewal) in &plan.renewals {
         renew(conn, renewal).await?;
@@ -63,6 +71,8 @@ async fn run_ops(conn: &mut PgConnection, ops: &[WriteOp]) -> Result<Vec<OpResul
     for &(i, claim) in &plan.claims {
         answers.set(i, Ok(Reply::Claimed(claim_runs(conn, claim).await?)));
     }
+    // Last, so the lock that orders event ids is held only until the commit.
+    super::events::append_events(conn, &pending, events).await?;
     Ok(answers.finish())
 }
 
@@ -73,10 +83,11 @@ fn json_text(value: &impl serde::Serialize) -> Result<String, sqlx::Error> {
 /// Inserts the events (first arrival wins a key), then the runs and queue
 /// entries of those that were new, then reads the earlier event of each key
 /// that was not.
-async fn accept_events(
+async fn accept_events<'a>(
     conn: &mut PgConnection,
-    accepts: &[(usize, &NewEvent)],
+    accepts: &[(usize, &'a NewEvent)],
     answers: &mut Answers,
+    pending: &mut Vec<PendingEvent<'a>>,
 ) -> Result<(), sqlx::Error> {
     let n = accepts.len();
     let (mut company, mut key, mut event_id, mut sha) = (
@@ -143,6 +154,7 @@ async fn accept_events(
         match inserted_runs.get_mut(&e.run_id) {
             Some(count) if *count > 0 => {
                 *count -= 1;
+                pending.push(run_events::queued(e));
                 new_run.push(e.run_id.as_str());
                 new_company.push(e.company_id.as_str());
                 new_event.push(e.event_id.as_str());
@@ -229,10 +241,11 @@ async fn accept_events(
 /// alike), then writes the checkpoints, the documents and the queue moves of
 /// the steps that hold theirs, one statement per table. A lost lease is that
 /// step's answer, with nothing of it written.
-async fn commit_steps(
+async fn commit_steps<'a>(
     conn: &mut PgConnection,
-    round: &[(usize, &StepCommit)],
+    round: &[(usize, &'a StepCommit)],
     answers: &mut Answers,
+    pending: &mut Vec<PendingEvent<'a>>,
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<&str> = round.iter().map(|(_, s)| s.run_id.as_str()).collect();
     let holders: HashMap<String, Option<String>> = sqlx::query_as(
@@ -247,6 +260,13 @@ async fn commit_steps(
     let steps = fence(round, &holders, answers);
     if steps.is_empty() {
         return Ok(());
+    }
+    for step in &steps {
+        pending.extend(step.events.iter().map(|event| PendingEvent {
+            run_id: &step.run_id,
+            kind: event.kind,
+            data: Cow::Borrowed(&event.data),
+        }));
     }
 
     let n = steps.len();
@@ -307,6 +327,11 @@ async fn commit_steps(
     .bind(&finished_at)
     .execute(&mut *conn)
     .await?;
+
+    // Notifications hook (outbox): a delivery per matching endpoint for each
+    // run this round finishes, in this same transaction
+    // (`postgres/notifications.rs`).
+    super::notifications::enqueue_deliveries(conn, &steps).await?;
 
     if !key.is_empty() {
         // A document is never stored twice: a re-run keeps the first.

@@ -8,6 +8,7 @@
 //! prepared once and cached, instead of thousands of round trips to SQLite's
 //! worker thread. Reads use the pool.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -25,6 +26,7 @@ use crate::codec::{
     truncate,
 };
 use crate::error::from_sqlx;
+use crate::run_events::{self, EventSink, PendingEvent};
 use crate::writer::{
     Answers, BatchDb, Claim, OpResult, Plan, Renewal, Reply, WriteOp, earlier_outcome, fence,
     rounds,
@@ -38,22 +40,25 @@ impl BatchDb for Sqlite {
     fn run_ops<'a>(
         conn: &'a mut SqliteConnection,
         ops: &'a [WriteOp],
+        events: &'a mut EventSink,
     ) -> impl Future<Output = Result<Vec<OpResult>, sqlx::Error>> + Send + 'a {
-        run_ops(conn, ops)
+        run_ops(conn, ops, events)
     }
 }
 
 async fn run_ops(
     conn: &mut SqliteConnection,
     ops: &[WriteOp],
+    events: &mut EventSink,
 ) -> Result<Vec<OpResult>, sqlx::Error> {
     let plan = Plan::new(ops);
     let mut answers = Answers::new(ops.len());
+    let mut pending = Vec::new();
     for round in rounds(&plan.commits) {
-        commit_steps(conn, &round, &mut answers).await?;
+        commit_steps(conn, &round, &mut answers, &mut pending).await?;
     }
     if !plan.accepts.is_empty() {
-        accept_events(conn, &plan.accepts, &mut answers).await?;
+        accept_events(conn, &plan.accepts, &mut answers, &mut pending).await?;
     }
     for &(i, renewal) in &plan.renewals {
         renew(conn, renewal).await?;
@@ -62,6 +67,8 @@ async fn run_ops(
     for &(i, claim) in &plan.claims {
         answers.set(i, Ok(Reply::Claimed(claim_runs(conn, claim).await?)));
     }
+    // Last, so the lock that orders event ids is held only until the commit.
+    super::events::append_events(conn, &pending, events).await?;
     Ok(answers.finish())
 }
 
@@ -73,10 +80,11 @@ fn json_param(rows: &impl serde::Serialize) -> Result<String, sqlx::Error> {
 /// Inserts the events (first arrival wins a key), then the runs and queue
 /// entries of those that were new, then reads the earlier event of each key
 /// that was not.
-async fn accept_events(
+async fn accept_events<'a>(
     conn: &mut SqliteConnection,
-    accepts: &[(usize, &NewEvent)],
+    accepts: &[(usize, &'a NewEvent)],
     answers: &mut Answers,
+    pending: &mut Vec<PendingEvent<'a>>,
 ) -> Result<(), sqlx::Error> {
     let events: Vec<_> = accepts
         .iter()
@@ -120,6 +128,7 @@ async fn accept_events(
         match inserted_runs.get_mut(&e.run_id) {
             Some(count) if *count > 0 => {
                 *count -= 1;
+                pending.push(run_events::queued(e));
                 new_runs.push((
                     &e.run_id,
                     &e.company_id,
@@ -198,10 +207,11 @@ async fn accept_events(
 /// writes the checkpoints, the documents and the queue moves of the steps
 /// that hold theirs, one statement per table. A lost lease is that step's
 /// answer, with nothing of it written.
-async fn commit_steps(
+async fn commit_steps<'a>(
     conn: &mut SqliteConnection,
-    round: &[(usize, &StepCommit)],
+    round: &[(usize, &'a StepCommit)],
     answers: &mut Answers,
+    pending: &mut Vec<PendingEvent<'a>>,
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<&str> = round.iter().map(|(_, s)| s.run_id.as_str()).collect();
     let holders: HashMap<String, Option<String>> = sqlx::query_as(
@@ -216,6 +226,13 @@ async fn commit_steps(
     let steps = fence(round, &holders, answers);
     if steps.is_empty() {
         return Ok(());
+    }
+    for step in &steps {
+        pending.extend(step.events.iter().map(|event| PendingEvent {
+            run_id: &step.run_id,
+            kind: event.kind,
+            data: Cow::Borrowed(&event.data),
+        }));
     }
 
     let mut runs = Vec::with_capacity(steps.len());
@@ -257,6 +274,11 @@ async fn commit_steps(
     .bind(json_param(&runs)?)
     .execute(&mut *conn)
     .await?;
+
+    // Notifications hook (outbox): a delivery per matching endpoint for each
+    // run this round finishes, in this same transaction
+    // (`sqlite/notifications.rs`).
+    super::notifications::enqueue_deliveries(conn, &steps).await?;
 
     if !documents.is_empty() {
         // A document is never stored twice: a re-run keeps the first.
