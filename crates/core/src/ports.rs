@@ -336,6 +336,22 @@ pub trait EventStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<AcceptOutcome>> + Send;
 }
 
+/// What [`RunStore::claim_run`] found (distributed mode: a broker message
+/// names the run to work on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunClaim {
+    /// Leased to the caller now.
+    Claimed,
+    /// Queued, but leased to another worker or waiting for a retry's time:
+    /// the message is a duplicate (whoever holds it, or the dispatcher when
+    /// the retry is due, moves the run on).
+    Busy,
+    /// The run exists and is no longer queued: it finished.
+    Finished,
+    /// No such run.
+    Unknown,
+}
+
 /// Runs, the queue and documents: the orchestrator's side.
 pub trait RunStore: Send + Sync {
     /// Leases up to `limit` due runs to `owner` until `now + lease`; returns their ids.
@@ -370,6 +386,39 @@ pub trait RunStore: Send + Sync {
         &self,
         run_id: &str,
     ) -> impl Future<Output = StoreResult<Vec<Document>>> + Send;
+
+    /// Leases one named run to `owner` until `now + lease`, if it is queued,
+    /// due, and not leased to a live worker (distributed mode). Backends
+    /// without distributed mode keep the default: an error.
+    fn claim_run(
+        &self,
+        run_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = StoreResult<RunClaim>> + Send {
+        let _ = (run_id, owner, lease, now);
+        async {
+            Err(StoreError::Internal(
+                "claiming one run needs distributed mode (PostgreSQL)".into(),
+            ))
+        }
+    }
+
+    /// Gives up `owner`'s lease on `run_id` without marking it due again
+    /// (the broker's redelivery, not the dispatcher, brings it back).
+    fn release_lease(
+        &self,
+        run_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = (run_id, owner);
+        async {
+            Err(StoreError::Internal(
+                "releasing one lease needs distributed mode (PostgreSQL)".into(),
+            ))
+        }
+    }
 }
 
 /// A company's webhook signing secret (Standard Webhooks, `whsec_…`).

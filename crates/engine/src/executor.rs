@@ -233,6 +233,11 @@ impl<'a> Evaluation<'a> {
 pub(crate) struct Evaluator {
     pub registry: Arc<Registry>,
     pub clock: Clock,
+    /// Let a task's panic unwind out of the step instead of counting it as
+    /// a retryable failure. Distributed mode sets it: the panic becomes a
+    /// failed broker delivery, so a run that crashes every worker is
+    /// dead-lettered after the delivery limit instead of looping.
+    pub propagate_panics: bool,
 }
 
 impl Evaluator {
@@ -497,6 +502,7 @@ impl Evaluator {
         let execution = AssertUnwindSafe(task.execute(input)).catch_unwind();
         match tokio::time::timeout(timeout, execution).await {
             Ok(Ok(result)) => result,
+            Ok(Err(panic)) if self.propagate_panics => std::panic::resume_unwind(panic),
             Ok(Err(_panic)) => Err(TaskError::retryable(format!(
                 "the task `{task_name}` panicked"
             ))),
@@ -627,9 +633,18 @@ impl<S: RunStore> Executor<S> {
     pub fn new(store: S, registry: Arc<Registry>, clock: Clock) -> Self {
         Self {
             store,
-            evaluator: Evaluator { registry, clock },
+            evaluator: Evaluator {
+                registry,
+                clock,
+                propagate_panics: false,
+            },
             metrics: Arc::default(),
         }
+    }
+
+    /// See `Evaluator::propagate_panics` (distributed mode).
+    pub fn set_propagate_panics(&mut self, propagate: bool) {
+        self.evaluator.propagate_panics = propagate;
     }
 
     /// Counts into `metrics` (task durations, retries, runs finished).

@@ -41,6 +41,6 @@ pub mod task;
 
 pub use clock::Clock;
 pub use metrics::EngineMetrics;
-pub use orchestrator::{Orchestrator, OrchestratorConfig, OrchestratorHandle};
+pub use orchestrator::{Orchestrator, OrchestratorConfig, OrchestratorHandle, StepOne};
 pub use simulate::{Simulation, SimulationInput, Simulator};
 pub use task::{Registry, Task, TaskError, TaskInput, TaskOutput};

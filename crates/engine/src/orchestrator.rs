@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use moneyflow_core::model::RuleSet;
 use moneyflow_core::ports::{
-    CompanyStore, NewRunEvent, QueueNext, RuleStore, RunStore, RunWork, StepCommit, StoreError,
+    CompanyStore, NewRunEvent, QueueNext, RuleStore, RunClaim, RunStore, RunWork, StepCommit,
+    StoreError,
 };
 use moneyflow_core::run::{CompiledRules, RunStatus};
 use moneyflow_core::validation::validate_rule_set;
@@ -80,6 +81,20 @@ enum PrepareError {
         version: i64,
         detail: String,
     },
+}
+
+/// What [`Orchestrator::step_one`] did with a broker message's run.
+#[derive(Debug)]
+pub enum StepOne {
+    /// A step was committed; the run is now in this status.
+    Committed(RunStatus),
+    /// Nothing to do here: finished, leased to another worker, waiting for
+    /// a retry's time, or the lease was lost meanwhile.
+    Duplicate,
+    /// No such run: the message can never be processed.
+    Unknown,
+    /// The store failed; the lease is released: deliver the message again.
+    Retry(StoreError),
 }
 
 /// A running orchestrator.
@@ -229,7 +244,7 @@ where
                 let in_flight = in_flight.clone();
                 runs.spawn(async move {
                     let run_id = work.run.run_id.clone();
-                    this.process(work).await;
+                    let _ = this.process(work).await;
                     in_flight.lock().expect("in-flight set").remove(&run_id);
                     drop(permit);
                 });
@@ -304,7 +319,7 @@ where
 
     /// One step of one claimed run.
     #[tracing::instrument(skip_all, fields(run_id = %work.run.run_id, company_id = %work.run.company_id))]
-    async fn process(&self, work: RunWork) {
+    async fn process(&self, work: RunWork) -> Result<RunStatus, StoreError> {
         let run_id = work.run.run_id.clone();
         let prepared = self.prepare(&work).await;
         let result = match prepared {
@@ -348,7 +363,7 @@ where
                     })
             }
         };
-        match result {
+        match &result {
             Ok(status) => {
                 self.metrics.steps.inc();
                 tracing::debug!(run_id = %run_id, status = status.as_str(), "step committed");
@@ -364,6 +379,66 @@ where
             Err(error) => {
                 tracing::warn!(run_id = %run_id, error = %error, "step failed; the run will be retried")
             }
+        }
+        result
+    }
+
+    /// Distributed mode: the task panics of this orchestrator's steps unwind
+    /// to the caller (see [`Orchestrator::step_one`]).
+    pub fn propagating_panics(mut self) -> Self {
+        if let Some(executor) = Arc::get_mut(&mut self.executor) {
+            executor.set_propagate_panics(true);
+        }
+        self
+    }
+
+    /// Distributed mode: one step of the run a broker message names, under
+    /// a lease taken now. The caller settles the message from the outcome
+    /// (ack once this returned: the step is committed). A task panic
+    /// unwinds out of here with the lease still held: the caller releases
+    /// it ([`RunStore::release_lease`]) and hands the message back.
+    pub async fn step_one(&self, run_id: &str) -> StepOne {
+        let claim = self
+            .store
+            .claim_run(
+                run_id,
+                &self.config.owner,
+                self.config.lease,
+                self.clock.now(),
+            )
+            .await;
+        match claim {
+            Ok(RunClaim::Claimed) => {}
+            Ok(RunClaim::Busy) => return StepOne::Duplicate,
+            Ok(RunClaim::Finished) => return StepOne::Duplicate,
+            Ok(RunClaim::Unknown) => return StepOne::Unknown,
+            Err(error) => return StepOne::Retry(error),
+        }
+        let work = match self.store.load_runs(&[run_id.to_owned()]).await {
+            Ok(mut works) => match works.pop() {
+                Some(work) => work,
+                None => return StepOne::Unknown,
+            },
+            Err(error) => {
+                self.release(run_id).await;
+                return StepOne::Retry(error);
+            }
+        };
+        match self.process(work).await {
+            Ok(status) => StepOne::Committed(status),
+            // Someone else's lease now: their step moves the run on.
+            Err(StoreError::Conflict(_)) => StepOne::Duplicate,
+            Err(error) => {
+                self.release(run_id).await;
+                StepOne::Retry(error)
+            }
+        }
+    }
+
+    /// Gives up this worker's lease on `run_id` (best effort: it expires).
+    pub async fn release(&self, run_id: &str) {
+        if let Err(error) = self.store.release_lease(run_id, &self.config.owner).await {
+            tracing::warn!(run_id, error = %error, "releasing a lease failed; it will expire");
         }
     }
 

@@ -103,7 +103,11 @@ impl std::fmt::Debug for Simulator {
 impl Simulator {
     pub fn new(registry: Arc<Registry>, clock: Clock) -> Self {
         Self {
-            evaluator: Evaluator { registry, clock },
+            evaluator: Evaluator {
+                registry,
+                clock,
+                propagate_panics: false,
+            },
         }
     }
 

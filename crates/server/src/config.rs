@@ -111,9 +111,77 @@ pub struct Config {
     /// then the delivery fails.
     #[arg(long, env = "MONEYFLOW_NOTIFICATION_RETRY_WINDOW", default_value = DEFAULT_NOTIFICATION_RETRY_WINDOW, value_parser = retry_window)]
     pub notification_retry_window: Duration,
+
+    /// RabbitMQ for distributed mode (`amqp://user:pass@host:5672/%2f`):
+    /// routers publish runs through the outbox, orchestrators consume them.
+    /// Unset: the embedded queue (one process, or workers polling the table).
+    #[arg(long, env = "MONEYFLOW_BROKER_URL", hide_env_values = true)]
+    pub broker: Option<SecretString>,
+
+    /// The run queue's name; its dead-letter exchange and queue are named
+    /// `<queue>.dlx` and `<queue>.dead`.
+    #[arg(long, env = "MONEYFLOW_BROKER_QUEUE", default_value = "moneyflow.runs")]
+    pub broker_queue: String,
+
+    /// Failed deliveries of a run message before it is dead-lettered.
+    #[arg(long, env = "MONEYFLOW_BROKER_DELIVERY_LIMIT", default_value_t = 5)]
+    pub broker_delivery_limit: u32,
+
+    /// Unacknowledged run messages one orchestrator holds at once.
+    #[arg(long, env = "MONEYFLOW_BROKER_PREFETCH", default_value_t = 64)]
+    pub broker_prefetch: u16,
+
+    /// Set by `moneyflow serve --role`; `moneyflow up` runs everything.
+    #[arg(skip)]
+    pub role: Role,
+}
+
+/// Which parts of MoneyFlow a `moneyflow serve` process runs (DESIGN §6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The Composer API (rules, companies, runs, dead letters): no
+    /// `POST /payment`, no workers.
+    Composer,
+    /// The Composer API, `POST /payment`, the outbox relay and the retry
+    /// dispatcher.
+    Router,
+    /// Workers only (broker consumer, retry dispatcher, notification
+    /// deliveries), with `/health`, `/ready` and `/metrics` on its port.
+    Orchestrator,
+    /// Everything in one process (what `moneyflow up` runs).
+    #[default]
+    All,
+}
+
+impl Role {
+    pub fn routes_payments(self) -> bool {
+        matches!(self, Role::Router | Role::All)
+    }
+
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Role::Orchestrator | Role::All)
+    }
+
+    pub fn serves_api(self) -> bool {
+        !matches!(self, Role::Orchestrator)
+    }
 }
 
 impl Config {
+    /// The broker settings when `--broker` is set: the run queue named by
+    /// `--broker-queue`, its dead-letter exchange and queue named after it.
+    pub fn broker_config(&self) -> Option<moneyflow_broker::BrokerConfig> {
+        let url = self.broker.as_ref()?;
+        Some(moneyflow_broker::BrokerConfig {
+            queue: self.broker_queue.clone(),
+            dead_letter_exchange: format!("{}.dlx", self.broker_queue),
+            dead_letter_queue: format!("{}.dead", self.broker_queue),
+            delivery_limit: self.broker_delivery_limit,
+            prefetch: self.broker_prefetch,
+            ..moneyflow_broker::BrokerConfig::new(url.expose_secret())
+        })
+    }
+
     /// The notification retry schedule these settings describe.
     pub fn notification_retry(&self) -> RetrySchedule {
         RetrySchedule {
@@ -138,6 +206,11 @@ impl Default for Config {
             max_in_flight_runs: DEFAULT_MAX_IN_FLIGHT_RUNS,
             notification_retry_delays: RetryDelays(RetrySchedule::default().delays),
             notification_retry_window: RetrySchedule::default().window,
+            broker: None,
+            broker_queue: "moneyflow.runs".to_owned(),
+            broker_delivery_limit: 5,
+            broker_prefetch: 64,
+            role: Role::All,
         }
     }
 }

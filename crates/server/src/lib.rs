@@ -35,6 +35,7 @@ pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod distributed;
 pub mod error;
 pub mod extract;
 pub mod metrics;

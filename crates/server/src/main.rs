@@ -2,6 +2,9 @@
 //! - `moneyflow up`: one process serving the API and running the orchestrator,
 //!   on SQLite in `./moneyflow-data` (or `--database-url`), with a generated
 //!   admin token and a demo company on first start.
+//! - `moneyflow serve --role composer|router|orchestrator|all`: one role of
+//!   distributed mode, with `--database-url postgres://…` and `--broker amqp://…`.
+//! - `moneyflow dead-letters list|replay`: the runs RabbitMQ gave up on.
 //! - `moneyflow migrate`: applies the store's migrations and exits.
 //! - `moneyflow validate <file.json>`: validates a rule set file, exit 1 if invalid.
 //! - `moneyflow simulate --rules rules.json --event event.json`: what the rule
@@ -24,7 +27,7 @@ use moneyflow_core::run::CompiledRules;
 use moneyflow_core::validation::validate_rule_set;
 use moneyflow_engine::http::HttpPolicy;
 use moneyflow_engine::{Clock, Registry, SimulationInput, Simulator};
-use moneyflow_server::config::{Config, LogFormat, StoreConfig};
+use moneyflow_server::config::{Config, LogFormat, Role, StoreConfig};
 use moneyflow_server::extract::json_error_parts;
 use moneyflow_server::startup::{AdminToken, Application, Bootstrap, open_store};
 use tracing_subscriber::EnvFilter;
@@ -48,8 +51,37 @@ struct Cli {
 enum Command {
     /// Serve the API and run payments (one process, SQLite by default).
     Up(Config),
+    /// Serve one role of distributed mode (PostgreSQL + RabbitMQ), or all.
+    Serve {
+        /// What this process runs.
+        #[arg(long, env = "MONEYFLOW_ROLE", value_enum, default_value_t = Role::All)]
+        role: Role,
+        #[command(flatten)]
+        config: Config,
+    },
     /// Apply the store's migrations and exit.
     Migrate(StoreConfig),
+    /// List or replay the runs RabbitMQ dead-lettered.
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+        /// RabbitMQ, as for `serve --broker`.
+        #[arg(
+            long,
+            env = "MONEYFLOW_BROKER_URL",
+            hide_env_values = true,
+            global = true
+        )]
+        broker: Option<String>,
+        /// The run queue's name, as for `serve --broker-queue`.
+        #[arg(
+            long,
+            env = "MONEYFLOW_BROKER_QUEUE",
+            default_value = "moneyflow.runs",
+            global = true
+        )]
+        broker_queue: String,
+    },
     /// Validate a rule set file (`-` for stdin); exits 1 when it is invalid.
     Validate {
         /// The rule set: `{"company_id": …, "rules": [...]}`.
@@ -69,6 +101,22 @@ enum Command {
     Bench(moneyflow_server::bench::BenchArgs),
 }
 
+#[derive(Debug, Subcommand)]
+enum DeadLetterAction {
+    /// Print the dead letters (oldest first), one JSON object a line.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Move dead letters back to the run queue: one run's, or all.
+    Replay {
+        /// The run whose messages to replay; omit with --all.
+        run_id: Option<String>,
+        #[arg(long, conflicts_with = "run_id")]
+        all: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
@@ -78,6 +126,15 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(simulate(&rules, &event)))
         }
         Command::Up(config) => runtime().and_then(|rt| rt.block_on(up(config))),
+        Command::Serve { role, mut config } => {
+            config.role = role;
+            runtime().and_then(|rt| rt.block_on(up(config)))
+        }
+        Command::DeadLetters {
+            action,
+            broker,
+            broker_queue,
+        } => runtime().and_then(|rt| rt.block_on(dead_letters(action, broker, broker_queue))),
         Command::Migrate(store) => runtime().and_then(|rt| rt.block_on(migrate(store))),
         Command::Bench(args) => runtime().and_then(|rt| {
             rt.block_on(moneyflow_server::bench::run(args))
@@ -123,6 +180,51 @@ async fn up(config: Config) -> anyhow::Result<ExitCode> {
         .run_until_stopped()
         .await
         .context("the server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn dead_letters(
+    action: DeadLetterAction,
+    broker: Option<String>,
+    queue: String,
+) -> anyhow::Result<ExitCode> {
+    let config = Config {
+        broker: Some(moneyflow_server::secret::SecretString::new(
+            broker.context("--broker (or MONEYFLOW_BROKER_URL) is required")?,
+        )),
+        broker_queue: queue,
+        ..Config::default()
+    };
+    let broker_config = config.broker_config().context("no broker configured")?;
+    let broker = moneyflow_broker::Broker::connect(broker_config)
+        .await
+        .context("could not connect to the broker")?;
+    let letters = broker.dead_letters();
+    match action {
+        DeadLetterAction::List { limit } => {
+            for letter in letters.list(limit).await.context("listing dead letters")? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "run_id": letter.run_id(),
+                        "reason": letter.reason,
+                        "source_queue": letter.source_queue,
+                        "deaths": letter.deaths,
+                    })
+                );
+            }
+        }
+        DeadLetterAction::Replay { run_id, all } => {
+            let moved = match (run_id, all) {
+                (Some(run_id), _) => letters.replay(&run_id).await,
+                (None, true) => letters.replay_all().await,
+                (None, false) => anyhow::bail!("name a run id, or pass --all"),
+            }
+            .context("replaying dead letters")?;
+            println!("replayed {moved} message(s)");
+        }
+    }
+    broker.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,16 +13,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use moneyflow_broker::Broker;
 use moneyflow_core::ports::{RunStore, SettingStore, StoreError};
 use moneyflow_engine::delivery::{DeliveryConfig, DeliveryHandle, DeliveryWorker};
 use moneyflow_engine::http::HttpPolicy;
 use moneyflow_engine::{Clock, Orchestrator, OrchestratorConfig, OrchestratorHandle, Registry};
 use moneyflow_store::{Backend, Store};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::auth::AdminTokenHash;
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, Role, StoreConfig};
 use crate::demo::{self, DemoSeed};
+use crate::distributed::DistributedHandle;
 use crate::metrics::Metrics;
 use crate::secret::{SecretString, generate_admin_token};
 use crate::state::AppState;
@@ -41,6 +44,10 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not connect to the broker")]
+    Broker(#[from] moneyflow_broker::BrokerError),
+    #[error("{0}")]
+    Config(String),
     #[error(
         "the stored admin token hash is not valid hex; delete the `{ADMIN_TOKEN_SETTING}` setting or set MONEYFLOW_ADMIN_TOKEN"
     )]
@@ -113,8 +120,12 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     bootstrap: Bootstrap,
-    orchestrator: OrchestratorHandle,
-    deliveries: DeliveryHandle,
+    /// The embedded-queue worker (no broker, a role that runs workers).
+    orchestrator: Option<OrchestratorHandle>,
+    deliveries: Option<DeliveryHandle>,
+    /// Relay, dispatcher and consumer (with a broker).
+    distributed: Option<DistributedHandle>,
+    role: Role,
     /// The built canvas, served under `/ui/`.
     ui_dir: std::path::PathBuf,
 }
@@ -176,39 +187,90 @@ impl Application {
         // Shared by the orchestrator (and the delivery worker's
         // `notification_deliveries`) and `/metrics`.
         let metrics = Metrics::default();
-        let deliveries = DeliveryWorker::new(
-            store.clone(),
-            DeliveryConfig {
-                retry: config.notification_retry(),
-                allow_private_addresses: config.allow_private_addresses,
-                ..DeliveryConfig::default()
-            },
-            Clock::System,
-        )
-        .with_metrics(metrics.engine.clone())
-        .spawn();
-        let orchestrator = Orchestrator::new(
-            store.clone(),
-            registry.clone(),
-            OrchestratorConfig {
-                max_in_flight: config.max_in_flight_runs.max(1),
-                // A finished run's deliveries are committed with its last step.
-                on_run_finished: Some(deliveries.waker()),
-                ..OrchestratorConfig::default()
-            },
-            Clock::System,
-        )
-        .with_metrics(metrics.engine.clone())
-        .spawn();
-        let state = AppState::with_engine(
+        let role = config.role;
+        let deliveries = role.runs_workers().then(|| {
+            DeliveryWorker::new(
+                store.clone(),
+                DeliveryConfig {
+                    retry: config.notification_retry(),
+                    allow_private_addresses: config.allow_private_addresses,
+                    ..DeliveryConfig::default()
+                },
+                Clock::System,
+            )
+            .with_metrics(metrics.engine.clone())
+            .spawn()
+        });
+        let orchestrator_config = OrchestratorConfig {
+            max_in_flight: config.max_in_flight_runs.max(1),
+            // A finished run's deliveries are committed with its last step.
+            on_run_finished: deliveries.as_ref().map(DeliveryHandle::waker),
+            ..OrchestratorConfig::default()
+        };
+        let broker = match config.broker_config() {
+            Some(broker_config) => Some(Broker::connect(broker_config).await?),
+            None => None,
+        };
+        let mut orchestrator = None;
+        let mut distributed = None;
+        let waker = match (&broker, &store) {
+            (Some(broker), Store::Postgres(pg)) => {
+                pg.enable_distributed_mode().await?;
+                let mut tasks = DistributedHandle::new();
+                let relay = role
+                    .routes_payments()
+                    .then(|| tasks.spawn_relay(pg.clone(), broker.clone()));
+                if role != Role::Composer {
+                    tasks.spawn_dispatcher(pg.clone(), relay.clone());
+                }
+                if role.runs_workers() {
+                    let worker = Orchestrator::new(
+                        store.clone(),
+                        registry.clone(),
+                        orchestrator_config,
+                        Clock::System,
+                    )
+                    .with_metrics(metrics.engine.clone())
+                    .propagating_panics();
+                    tasks.spawn_consumer(Arc::new(worker), broker.clone());
+                }
+                distributed = Some(tasks);
+                relay.unwrap_or_default()
+            }
+            (Some(_), Store::Sqlite(_)) => {
+                return Err(StartupError::Config(
+                    "distributed mode (--broker) needs PostgreSQL (--database-url postgres://…)"
+                        .to_owned(),
+                ));
+            }
+            (None, _) if role.runs_workers() => {
+                let handle = Orchestrator::new(
+                    store.clone(),
+                    registry.clone(),
+                    orchestrator_config,
+                    Clock::System,
+                )
+                .with_metrics(metrics.engine.clone())
+                .spawn();
+                let waker = handle.waker();
+                orchestrator = Some(handle);
+                waker
+            }
+            // Routers without workers: another process polls the table.
+            (None, _) => Arc::new(Notify::new()),
+        };
+        let mut state = AppState::with_engine(
             store,
             admin_token_hash,
             config.body_limit_bytes,
             registry,
-            orchestrator.waker(),
+            waker,
             config.allow_private_addresses,
         )
         .with_metrics(metrics);
+        if let Some(broker) = broker {
+            state = state.with_broker(broker);
+        }
         Ok(Self {
             listener,
             addr,
@@ -216,6 +278,8 @@ impl Application {
             bootstrap: Bootstrap { admin_token, demo },
             orchestrator,
             deliveries,
+            distributed,
+            role,
             ui_dir: config.ui_dir,
         })
     }
@@ -246,7 +310,21 @@ impl Application {
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = crate::app(self.state.clone()).merge(crate::ui::router(&self.ui_dir));
+        let app = if self.role.serves_api() {
+            crate::app(self.state.clone()).merge(crate::ui::router(&self.ui_dir))
+        } else {
+            // An orchestrator answers probes and metrics only.
+            axum::Router::new()
+                .route("/health", axum::routing::get(crate::routes::health::health))
+                .route("/ready", axum::routing::get(crate::routes::health::ready))
+                .route("/metrics", axum::routing::get(crate::metrics::metrics))
+                .with_state(self.state.clone())
+        };
+        let app = if self.role == Role::Composer {
+            app.layer(axum::middleware::from_fn(no_payments))
+        } else {
+            app
+        };
         let state = self.state;
         let signal = async move {
             signal.await;
@@ -259,14 +337,36 @@ impl Application {
             .await;
         // Even when serving failed, queued work must not be left leased.
         tracing::info!("HTTP stopped; stopping the orchestrator");
-        self.orchestrator.shutdown().await;
-        // After the orchestrator: the runs it finished while stopping have
+        if let Some(orchestrator) = self.orchestrator {
+            orchestrator.shutdown().await;
+        }
+        if let Some(distributed) = self.distributed {
+            distributed.shutdown().await;
+        }
+        // After the workers: the runs they finished while stopping have
         // their deliveries queued, which the next start sends.
-        self.deliveries.shutdown().await;
+        if let Some(deliveries) = self.deliveries {
+            deliveries.shutdown().await;
+        }
         served?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The composer role takes no payments: `POST /payment` is another
+/// process's (the router's) route.
+async fn no_payments(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path() == "/payment" {
+        use axum::response::IntoResponse;
+        return crate::extract::not_found(request.uri().clone())
+            .await
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// Completes on ctrl-c or (on Unix) SIGTERM.

@@ -37,6 +37,8 @@ struct Inner {
     metrics: Metrics,
     /// Set once the server is stopping: live event streams end on it.
     shutdown: watch::Sender<bool>,
+    /// RabbitMQ in distributed mode: readiness and the dead letters.
+    broker: Option<moneyflow_broker::Broker>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
                 tasks_body: OnceLock::new(),
                 metrics: Metrics::default(),
                 shutdown: watch::Sender::new(false),
+                broker: None,
             }),
         }
     }
@@ -95,6 +98,19 @@ impl AppState {
     }
 
     /// What `/metrics` reports.
+    /// Adds the broker (distributed mode); only before the state is shared.
+    pub fn with_broker(mut self, broker: moneyflow_broker::Broker) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.broker = Some(broker),
+            None => tracing::error!("AppState::with_broker on a shared state: no broker set"),
+        }
+        self
+    }
+
+    pub fn broker(&self) -> Option<&moneyflow_broker::Broker> {
+        self.inner.broker.as_ref()
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

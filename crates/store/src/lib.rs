@@ -67,7 +67,7 @@ pub mod sqlite;
 pub mod testing;
 mod writer;
 
-pub use postgres::PgStore;
+pub use postgres::{OutboxMessage, PgStore, RelayError};
 pub use run_events::FeedBatch;
 pub use sqlite::SqliteStore;
 pub use writer::WriterConfig;
@@ -350,6 +350,20 @@ impl RunStore for Store {
     #[instrument(level = "debug", skip_all, fields(run_id = run_id))]
     async fn list_documents(&self, run_id: &str) -> StoreResult<Vec<Document>> {
         dispatch!(self.list_documents(run_id))
+    }
+
+    async fn claim_run(
+        &self,
+        run_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+        now: time::OffsetDateTime,
+    ) -> StoreResult<moneyflow_core::ports::RunClaim> {
+        dispatch!(self.claim_run(run_id, owner, lease, now))
+    }
+
+    async fn release_lease(&self, run_id: &str, owner: &str) -> StoreResult<()> {
+        dispatch!(self.release_lease(run_id, owner))
     }
 }
 

@@ -39,6 +39,8 @@ use crate::writer::{self, WriterConfig, WriterHandle};
 
 mod events;
 mod notifications;
+mod outbox;
+pub use outbox::{OutboxMessage, RelayError};
 mod runs;
 mod secrets;
 

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::{JsonBody, Path};
+use crate::routes::fields::{body_object, unknown_fields};
 use crate::secret::generate_api_key;
 use crate::state::AppState;
 
@@ -145,30 +146,6 @@ pub fn check_company_id(id: &str) -> Result<(), FieldError> {
             format!("`{id}` is not a valid company id"),
         )
         .with_hint(format!("a company id is {ID_RULE}")))
-    }
-}
-
-fn body_object(body: Value, expected: &str) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::invalid_fields(vec![FieldError::new(
-            "",
-            "wrong_type",
-            format!("the body must be a JSON object: {expected}"),
-        )])),
-    }
-}
-
-fn unknown_fields(map: &Map<String, Value>, known: &[&str], errors: &mut Vec<FieldError>) {
-    for key in map.keys().filter(|key| !known.contains(&key.as_str())) {
-        errors.push(
-            FieldError::new(
-                key.clone(),
-                "unknown_field",
-                format!("unknown field `{key}`"),
-            )
-            .with_allowed(known.iter().copied()),
-        );
     }
 }
 

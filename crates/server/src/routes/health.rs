@@ -1,8 +1,20 @@
-//! `GET /`: the original health check, kept as it was (no credentials).
+//! Health: `GET /` (the original check, kept as it was), `GET /health`
+//! (liveness) and `GET /ready` (readiness: the store, and the broker in
+//! distributed mode). None needs credentials: probes have none.
 
 use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+/// How long a readiness check waits for one dependency: a probe must answer
+/// even when a dependency hangs instead of refusing.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
@@ -16,4 +28,69 @@ pub struct Status {
     responses((status = 200, description = "The server is up", body = Status)))]
 pub async fn status() -> Json<Status> {
     Json(Status { status: "ok" })
+}
+
+/// Liveness: 200 while the process serves, whatever its dependencies do
+/// (restarting it would not bring them back).
+pub async fn health() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Readiness: 200 when the store (and the broker, when configured) answer;
+/// else 503 with a problem naming what is down, so a load balancer sends
+/// no traffic to a process that could only refuse it.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let mut checks = Map::new();
+    let mut down = Vec::new();
+    let store = match tokio::time::timeout(CHECK_TIMEOUT, state.store().ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(crate::error::error_chain(&error)),
+        Err(_) => Err("no answer within 3 s".to_owned()),
+    };
+    record(&mut checks, &mut down, "store", store);
+    if let Some(broker) = state.broker() {
+        let answer = match tokio::time::timeout(CHECK_TIMEOUT, broker.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(crate::error::error_chain(&error)),
+            Err(_) => Err("no answer within 3 s".to_owned()),
+        };
+        record(&mut checks, &mut down, "broker", answer);
+    }
+    if down.is_empty() {
+        return Json(json!({"status": "ready", "checks": checks})).into_response();
+    }
+    let body = json!({
+        "type": "https://moneyflow.dev/problems/not-ready",
+        "title": "Not ready",
+        "status": 503,
+        "detail": format!("unavailable: {}", down.join(", ")),
+        "unavailable": down,
+        "checks": checks,
+    });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "application/problem+json"),
+            (header::RETRY_AFTER, "1"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn record(
+    checks: &mut Map<String, Value>,
+    down: &mut Vec<&'static str>,
+    name: &'static str,
+    result: Result<(), String>,
+) {
+    match result {
+        Ok(()) => {
+            checks.insert(name.to_owned(), json!({"status": "up"}));
+        }
+        Err(error) => {
+            checks.insert(name.to_owned(), json!({"status": "down", "error": error}));
+            down.push(name);
+        }
+    }
 }

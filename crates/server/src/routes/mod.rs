@@ -1,5 +1,7 @@
 //! The HTTP routes, one module per area:
-//! - [`health`]: `GET /`.
+//! - [`health`]: `GET /`, `GET /health` (liveness), `GET /ready` (readiness).
+//! - [`dead_letters`]: `/admin/dead-letters…`: runs RabbitMQ gave up on, and
+//!   replaying them (distributed mode).
 //! - [`rules`]: `/payment-rules…`: save (a new version), read, versions, validate.
 //! - [`tasks`]: `GET /tasks`, the task catalogue with each task's JSON Schema.
 //! - [`companies`]: `/companies…` and their API keys.
@@ -27,6 +29,8 @@ use axum::routing::{delete, get, post};
 use crate::state::AppState;
 
 pub mod companies;
+pub mod dead_letters;
+pub mod fields;
 pub mod health;
 pub mod notifications;
 pub mod payment;
@@ -43,6 +47,14 @@ pub mod tasks;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(health::status))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/admin/dead-letters", get(dead_letters::list))
+        .route("/admin/dead-letters/replay", post(dead_letters::replay_all))
+        .route(
+            "/admin/dead-letters/{run_id}/replay",
+            post(dead_letters::replay),
+        )
         // The original API documented the trailing slash; both spellings work.
         .route("/payment-rules", post(rules::save))
         .route("/payment-rules/", post(rules::save_trailing_slash))

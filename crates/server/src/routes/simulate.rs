@@ -19,13 +19,14 @@ use moneyflow_core::validation::validate_rule_set;
 use moneyflow_engine::backtest::{BacktestError, BacktestInput, BacktestReport, MAX_EVENTS};
 use moneyflow_engine::{Clock, Simulation, SimulationInput, Simulator};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::{JsonBody, Path};
 use crate::routes::companies::{company_not_found, is_valid_id};
+use crate::routes::fields::{body_object, unknown_fields};
 use crate::state::AppState;
 
 /// Events a backtest replays when the body does not say.
@@ -114,31 +115,6 @@ impl BacktestBody {
             task_changes: serde_json::to_value(report.task_changes).unwrap_or(Value::Null),
             examples: serde_json::to_value(report.examples).unwrap_or(Value::Null),
         }
-    }
-}
-
-/// The body as an object, or a 422 that says what it should be.
-fn object(body: Value, shape: &str) -> Result<Map<String, Value>, ApiError> {
-    match body {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::invalid_fields(vec![FieldError::new(
-            "",
-            "wrong_type",
-            format!("the body must be a JSON object: {shape}"),
-        )])),
-    }
-}
-
-fn unknown_fields(map: &Map<String, Value>, known: &[&str], errors: &mut Vec<FieldError>) {
-    for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
-        errors.push(
-            FieldError::new(
-                key.clone(),
-                "unknown_field",
-                format!("unknown field `{key}`"),
-            )
-            .with_allowed(known.iter().copied()),
-        );
     }
 }
 
@@ -231,7 +207,7 @@ pub async fn simulate(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<SimulationBody>, ApiError> {
     let company = company(&state, &principal, &company_id).await?;
-    let body = object(body, r#"{"event": {...}, "rules": [...] (optional)}"#)?;
+    let body = body_object(body, r#"{"event": {...}, "rules": [...] (optional)}"#)?;
     let mut errors = Vec::new();
     unknown_fields(&body, &["event", "rules"], &mut errors);
     let event = body.get("event").cloned().unwrap_or(Value::Null);
@@ -321,7 +297,7 @@ pub async fn backtest(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<BacktestBody>, ApiError> {
     let company = company(&state, &principal, &company_id).await?;
-    let body = object(body, r#"{"rules": [...], "limit": 1000 (optional)}"#)?;
+    let body = body_object(body, r#"{"rules": [...], "limit": 1000 (optional)}"#)?;
     let mut errors = Vec::new();
     unknown_fields(&body, &["rules", "limit"], &mut errors);
     let limit = match body.get("limit") {

@@ -7,8 +7,10 @@ mod helpers;
 
 mod auth;
 mod companies;
+mod distributed;
 mod docs;
 mod errors;
+mod health;
 mod metrics;
 mod notifications;
 mod payment;

@@ -189,12 +189,28 @@ async fn accept_events<'a>(
         .bind(&new_at)
         .execute(&mut *conn)
         .await?;
+        // In distributed mode (a database-wide setting) each new run also
+        // gets its outbox row here, in the event's transaction, and is
+        // marked dispatched (`outbox.rs`).
         sqlx::query(
-            "INSERT INTO run_queue (run_id, available_at) \
-             SELECT * FROM UNNEST($1::text[], $2::timestamptz[])",
+            "INSERT INTO run_queue (run_id, available_at, dispatched_at) \
+             SELECT u.run_id, u.at, CASE WHEN d.on THEN u.at END \
+             FROM UNNEST($1::text[], $2::timestamptz[]) AS u(run_id, at), \
+                  (SELECT EXISTS (SELECT 1 FROM settings WHERE key = $3) AS on) AS d",
         )
         .bind(&new_run)
         .bind(&new_at)
+        .bind(super::outbox::DISTRIBUTED_SETTING)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO outbox (run_id, company_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[]) \
+             WHERE EXISTS (SELECT 1 FROM settings WHERE key = $3)",
+        )
+        .bind(&new_run)
+        .bind(&new_company)
+        .bind(super::outbox::DISTRIBUTED_SETTING)
         .execute(&mut *conn)
         .await?;
     }
@@ -582,6 +598,20 @@ impl RunStore for PgStore {
         .map_err(from_sqlx)?
         .map(RunRow::into_record)
         .transpose()
+    }
+
+    async fn claim_run(
+        &self,
+        run_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<moneyflow_core::ports::RunClaim> {
+        self.claim_one(run_id, owner, lease, now).await
+    }
+
+    async fn release_lease(&self, run_id: &str, owner: &str) -> StoreResult<()> {
+        self.release_one(run_id, owner).await
     }
 
     async fn list_documents(&self, run_id: &str) -> StoreResult<Vec<Document>> {

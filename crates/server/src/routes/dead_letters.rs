@@ -1,0 +1,103 @@
+//! `/admin/dead-letters…` (admin only, distributed mode): the run messages
+//! RabbitMQ gave up on (failed past the delivery limit, or rejected because
+//! their run is unknown), each with its run's current status, and moving them
+//! back to the run queue once the cause is fixed.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use moneyflow_broker::{Broker, BrokerError};
+use moneyflow_core::ports::{RunStore, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The most dead letters one listing returns.
+const MAX_LIST: usize = 1_000;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// How many to list (default 100, at most 1,000).
+    pub limit: Option<usize>,
+}
+
+fn broker(state: &AppState) -> Result<&Broker, ApiError> {
+    state.broker().ok_or_else(|| {
+        ApiError::not_found("dead letters exist in distributed mode only: no broker is configured")
+    })
+}
+
+/// A broker that cannot answer is a dependency that is down: 503, retryable.
+fn unavailable(error: BrokerError) -> ApiError {
+    ApiError::Unavailable(StoreError::Unavailable(Box::new(error)))
+}
+
+/// `GET /admin/dead-letters`: oldest first, left in place.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    let letters = broker(&state)?
+        .dead_letters()
+        .list(limit)
+        .await
+        .map_err(unavailable)?;
+    let mut items = Vec::with_capacity(letters.len());
+    for letter in &letters {
+        let run_id = letter.run_id().map(str::to_owned);
+        // The run as it is now: what an operator needs to decide on a replay.
+        let run = match &run_id {
+            Some(id) => state.store().get_run(id).await?,
+            None => None,
+        };
+        items.push(json!({
+            "run_id": run_id,
+            "company_id": letter.message.as_ref().map(|m| m.company_id.clone()),
+            "reason": letter.reason,
+            "source_queue": letter.source_queue,
+            "deaths": letter.deaths,
+            "run_status": run.as_ref().map(|r| r.status.as_str()),
+            "run": run_id.as_ref().map(|id| format!("/runs/{id}")),
+        }));
+    }
+    Ok(Json(json!({"items": items, "count": items.len()})))
+}
+
+/// `POST /admin/dead-letters/{run_id}/replay`: back to the run queue.
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(run_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let moved = broker(&state)?
+        .dead_letters()
+        .replay(&run_id)
+        .await
+        .map_err(unavailable)?;
+    if moved == 0 {
+        return Err(ApiError::not_found(format!(
+            "no dead letter for run {run_id}"
+        )));
+    }
+    Ok(Json(json!({"run_id": run_id, "replayed": moved})))
+}
+
+/// `POST /admin/dead-letters/replay`: every dead letter back to the run queue.
+pub async fn replay_all(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let moved = broker(&state)?
+        .dead_letters()
+        .replay_all()
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(json!({"replayed": moved})))
+}
