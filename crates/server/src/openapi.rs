@@ -10,8 +10,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{FieldError, ProblemDetails};
 use crate::routes::{
-    companies, health, notifications, payment, redrive, rules, run_list, runs, signing_secrets,
-    simulate, streams, tasks,
+    companies, dead_letters, health, notifications, payment, redrive, rules, run_list, runs,
+    signing_secrets, simulate, streams, tasks,
 };
 use crate::state::AppState;
 
@@ -29,6 +29,8 @@ use crate::state::AppState;
     ),
     paths(
         health::status,
+        health::health,
+        health::ready,
         rules::save,
         rules::save_trailing_slash,
         rules::validate,
@@ -58,6 +60,9 @@ use crate::state::AppState;
         streams::run_events,
         streams::company_events,
         crate::metrics::metrics,
+        dead_letters::list,
+        dead_letters::replay,
+        dead_letters::replay_all,
     ),
     components(schemas(ProblemDetails, FieldError)),
     modifiers(&BearerAuth),

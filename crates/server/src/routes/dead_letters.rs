@@ -35,6 +35,13 @@ fn unavailable(error: BrokerError) -> ApiError {
 }
 
 /// `GET /admin/dead-letters`: oldest first, left in place.
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "runs",
+    params(("limit" = Option<usize>, Query, description = "Most dead letters listed")),
+    responses(
+        (status = 200, description = "Dead-lettered runs with their current status"),
+        (status = 403, description = "Admin only", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No broker configured (one-process mode has no dead letters)", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -69,6 +76,12 @@ pub async fn list(
 }
 
 /// `POST /admin/dead-letters/{run_id}/replay`: back to the run queue.
+#[utoipa::path(post, path = "/admin/dead-letters/{run_id}/replay", tag = "runs",
+    params(("run_id" = String, Path, description = "The dead-lettered run")),
+    responses(
+        (status = 200, description = "Moved back to the run queue"),
+        (status = 404, description = "No such dead letter, or no broker", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
+    ))]
 pub async fn replay(
     State(state): State<AppState>,
     principal: Principal,
@@ -89,6 +102,11 @@ pub async fn replay(
 }
 
 /// `POST /admin/dead-letters/replay`: every dead letter back to the run queue.
+#[utoipa::path(post, path = "/admin/dead-letters/replay", tag = "runs",
+    responses(
+        (status = 200, description = "How many were moved back"),
+        (status = 404, description = "No broker configured", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
+    ))]
 pub async fn replay_all(
     State(state): State<AppState>,
     principal: Principal,

@@ -32,6 +32,8 @@ pub async fn status() -> Json<Status> {
 
 /// Liveness: 200 while the process serves, whatever its dependencies do
 /// (restarting it would not bring them back).
+#[utoipa::path(get, path = "/health", tag = "health", security(()),
+    responses((status = 200, description = "The process serves", body = Status)))]
 pub async fn health() -> Json<Status> {
     Json(Status { status: "ok" })
 }
@@ -39,6 +41,11 @@ pub async fn health() -> Json<Status> {
 /// Readiness: 200 when the store (and the broker, when configured) answer;
 /// else 503 with a problem naming what is down, so a load balancer sends
 /// no traffic to a process that could only refuse it.
+#[utoipa::path(get, path = "/ready", tag = "health", security(()),
+    responses(
+        (status = 200, description = "The store (and the broker, when configured) answer"),
+        (status = 503, description = "A dependency is down: `unavailable` names it", content_type = "application/problem+json"),
+    ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let mut checks = Map::new();
     let mut down = Vec::new();
@@ -60,7 +67,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         return Json(json!({"status": "ready", "checks": checks})).into_response();
     }
     let body = json!({
-        "type": "https://moneyflow.dev/problems/not-ready",
+        "type": "urn:moneyflow:problem:not-ready",
         "title": "Not ready",
         "status": 503,
         "detail": format!("unavailable: {}", down.join(", ")),
