@@ -1,9 +1,11 @@
 // The canvas as a person uses it: sign in, create a company, build the
 // README's flow from an empty canvas with the mouse (palette drags, handle
-// drags), see a validation problem, fix it, save version 1, reload.
+// drags), see a validation problem, fix it, save version 1, reload; then
+// send a payment and watch its run on the canvas, try the flow with a test
+// run, and redrive a run that failed.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, connect, steps, waitUntil, dragFromPalette, launchBrowser, newPage, screenshot, signIn, uniqueSuffix, waitForValidation } from './lib.mjs';
+import { api, connect, steps, waitUntil, dragFromPalette, launchBrowser, newPage, screenshot, signIn, UI_URL, uniqueSuffix, waitForRun, waitForValidation, HOOK_RULES } from './lib.mjs';
 
 let browser;
 let page;
@@ -160,28 +162,132 @@ test('builds, validates, saves and reloads a flow made with the mouse', async (t
     await screenshot(page, 'e2e-04-reloaded');
   });
 
-  // When the runs view lands: send a payment here and watch its run on the canvas.
-  await step('a payment runs on the saved version', async (subtest) => {
+  let runId;
+  await step('a payment runs on the saved version', async () => {
     const accepted = await api('/payment', {
       method: 'POST',
       body: { company_id: companyId, type: 'product', total: '120.00', currency: 'BRL', product: { id: 'book-1', type: 'book' }, agent_id: 'agent-7' },
     });
-    const response = await fetch(`${process.env.MONEYFLOW_URL ?? 'http://127.0.0.1:8123'}/runs/${accepted.run_id}`, {
-      headers: { Authorization: `Bearer ${process.env.MONEYFLOW_ADMIN_TOKEN}` },
-    });
-    if (response.status === 404 && (await response.text()).includes('no route')) {
-      subtest.skip('GET /runs/{run_id} is not on this server yet');
-      return;
-    }
-    const deadline = Date.now() + 15_000;
-    let run;
-    do {
-      run = await api(`/runs/${accepted.run_id}`);
-      if (['succeeded', 'failed', 'aborted'].includes(run.status)) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    } while (Date.now() < deadline);
+    runId = accepted.run_id;
+    const run = await waitForRun(runId);
     assert.equal(run.status, 'succeeded', JSON.stringify(run));
     assert.equal(run.rule_version, 1);
+  });
+
+  await step('opens the run from the runs list and sees every node’s state on the canvas', async () => {
+    await page.getByRole('navigation', { name: 'Company sections' }).getByRole('link', { name: 'Runs' }).click();
+    await page.getByRole('heading', { name: 'Runs', exact: true }).waitFor();
+    const row = page.getByTestId(`run-row-${runId}`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-status'), 'succeeded');
+    await page.getByTestId('live-status').filter({ hasText: 'Live' }).waitFor();
+    await screenshot(page, 'e2e-05-runs-list');
+
+    await row.getByRole('link', { name: new RegExp(runId) }).click();
+    await page.getByRole('main', { name: 'Run graph' }).waitFor();
+    // The book case: every node ran and succeeded.
+    const expected = {
+      'is-physical-product': 'success',
+      'generate-shipment': 'success',
+      'is-book': 'success',
+      'duplicate-shipment-royalties': 'success',
+      'notify-royalties': 'success',
+      'generate-commission': 'success',
+    };
+    for (const [nodeId, state] of Object.entries(expected)) {
+      await page.locator(`[data-testid="node-${nodeId}"][data-state="${state}"]`).waitFor();
+      assert.equal(await page.getByTestId(`node-state-${nodeId}`).innerText(), state);
+    }
+    assert.equal(await page.getByTestId('edge-is-book-success-duplicate-shipment-royalties').getAttribute('data-outcome'), 'taken');
+    const overview = page.getByRole('complementary', { name: 'Run overview' });
+    await overview.getByText('Packing slip copy', { exact: false }).waitFor();
+
+    // A node's details: its resolved parameters and output.
+    await page.getByTestId('node-generate-shipment').click();
+    const panel = page.getByRole('complementary', { name: 'Result of generate-shipment' });
+    await panel.getByRole('definition').filter({ hasText: 'book-1' }).first().waitFor();
+    await panel.getByText('shipment_id').waitFor();
+    assert.equal(await panel.getByTestId('panel-node-state').innerText(), 'success');
+    await page.waitForTimeout(400);
+    await screenshot(page, 'e2e-06-run-succeeded');
+  });
+
+  await step('a test run in the editor shows the path on the canvas', async () => {
+    await page.getByRole('navigation', { name: 'Company sections' }).getByRole('link', { name: 'Flow' }).click();
+    await page.getByTestId('node-is-book').waitFor();
+    await page.getByRole('button', { name: 'Test run' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Test run' });
+    // Not a book: the royalties branch is not taken.
+    await dialog.getByLabel('Payment event JSON').fill(
+      JSON.stringify({ company_id: companyId, type: 'product', total: '80.00', currency: 'BRL', product: { id: 'mug-1', type: 'mug' }, agent_id: 'agent-7' }, null, 2),
+    );
+    await dialog.getByRole('button', { name: 'Run test' }).click();
+    await page.getByTestId('test-run-banner').waitFor();
+    const expected = {
+      'is-physical-product': 'success',
+      'generate-shipment': 'success',
+      'is-book': 'failure',
+      'duplicate-shipment-royalties': 'skipped',
+      'notify-royalties': 'skipped',
+      'generate-commission': 'success',
+    };
+    for (const [nodeId, state] of Object.entries(expected)) {
+      assert.equal(await page.getByTestId(`node-${nodeId}`).getAttribute('data-state'), state, nodeId);
+    }
+    const path = page.getByRole('complementary', { name: 'Test run' }).getByRole('region', { name: 'Path' });
+    assert.deepEqual(
+      (await path.locator('.path-row:not(.is-not-run) .path-node').allInnerTexts()).sort(),
+      ['generate-commission', 'generate-shipment', 'is-book', 'is-physical-product'],
+    );
+    // The condition says what it found.
+    await page.getByTestId('node-is-book').click();
+    const explained = page.getByRole('region', { name: 'Expectations evaluated' });
+    await explained.getByText('did not hold').waitFor();
+    await explained.getByText('"mug"').waitFor();
+    await page.waitForTimeout(300);
+    await screenshot(page, 'e2e-07-test-run');
+
+    // Editing the flow clears the test run.
+    await page.getByLabel('Operator of expectation 1').selectOption('nin');
+    await page.getByTestId('test-run-banner').waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('node-is-book').getAttribute('data-state'), null);
+    await page.locator('.react-flow__pane').click({ position: { x: 40, y: 40 } });
+    await page.keyboard.press('Control+z');
+    await page.getByTestId('version-status').filter({ hasText: 'Version 1 · saved' }).waitFor();
+  });
+
+  await step('a failed run shows where it failed, and is redriven', async () => {
+    // A flow whose webhook call is refused (loopback addresses are not called): the run fails.
+    const hooksId = `e2e-hooks-${suffix}`;
+    await api('/companies', { method: 'POST', body: { name: `E2E Hooks ${suffix}`, id: hooksId } });
+    await api('/payment-rules/', { method: 'POST', body: { company_id: hooksId, rules: HOOK_RULES } });
+    const accepted = await api('/payment', { method: 'POST', body: { company_id: hooksId, type: 'product', total: '50.00', currency: 'BRL' } });
+    assert.equal((await waitForRun(accepted.run_id)).status, 'failed');
+
+    await page.goto(`${UI_URL}#/companies/${hooksId}/runs`);
+    await page.getByLabel('Status').selectOption('failed');
+    const row = page.getByTestId(`run-row-${accepted.run_id}`);
+    await row.waitFor();
+    await row.getByRole('link').click();
+    await page.locator('[data-testid="node-call-erp"][data-state="failure"]').waitFor();
+    assert.equal(await page.getByTestId('node-is-product').getAttribute('data-state'), 'success');
+    assert.equal(await page.getByTestId('node-notify-finance').getAttribute('data-state'), 'skipped');
+    await page.getByTestId('node-call-erp').click();
+    await page.getByRole('complementary', { name: 'Result of call-erp' }).getByText(/private or loopback address/).waitFor();
+    await page.waitForTimeout(300);
+    await screenshot(page, 'e2e-08-run-failed');
+
+    await page.getByRole('button', { name: 'Redrive', exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: 'Redrive this run?' });
+    await confirm.getByText('call-erp').waitFor();
+    await confirm.getByRole('button', { name: 'Redrive run' }).click();
+    await page.getByText('Redriven: the failed tasks run again').waitFor();
+    // It fails again the same way; the first execution is kept in the node's history.
+    await page.getByRole('region', { name: 'Earlier executions' }).waitFor();
+    await page.locator('[data-testid="node-call-erp"][data-state="failure"]').waitFor();
+    const run = await waitForRun(accepted.run_id);
+    assert.equal(run.status, 'failed');
+    assert.equal(run.nodes.find((node) => node.node_id === 'call-erp').history.length, 1);
   });
 
   assert.deepEqual(

@@ -167,6 +167,40 @@ export const DEMO_RULES = [
   },
 ];
 
+/** A flow whose webhook call is refused (this server does not call loopback addresses): its runs fail at `call-erp`. */
+export const HOOK_RULES = [
+  { node_type: 'condition', node_id: 'is-product', expect: [{ field: '$context.event.type', operator: 'eq', value: ['product'] }], ui: { x: 0, y: 0 } },
+  {
+    node_type: 'task',
+    node_id: 'call-erp',
+    depends_on: [{ node_id: 'is-product', state: 'success' }],
+    task_name: 'payment.tasks.http_request',
+    parameters: { url: 'http://127.0.0.1:9/orders', body: { total: '$context.event.total' } },
+    retry: { max_attempts: 1 },
+    ui: { x: 0, y: 160 },
+  },
+  {
+    node_type: 'task',
+    node_id: 'notify-finance',
+    depends_on: [{ node_id: 'call-erp', state: 'success' }],
+    task_name: 'payment.tasks.notify',
+    parameters: { channel: 'finance', message: 'Order sent to the ERP.' },
+    ui: { x: 0, y: 320 },
+  },
+];
+
+/** Polls `GET /runs/{run_id}` until the run has finished (or 15 s pass); returns it. */
+export async function waitForRun(runId) {
+  const deadline = Date.now() + 15_000;
+  let run;
+  do {
+    run = await api(`/runs/${runId}`);
+    if (['succeeded', 'failed', 'aborted'].includes(run.status)) return run;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } while (Date.now() < deadline);
+  return run;
+}
+
 /**
  * Runs the steps of a scenario in order as subtests; once one fails, the
  * rest are skipped instead of each waiting for its own timeout.

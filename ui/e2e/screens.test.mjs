@@ -2,10 +2,11 @@
 // at), checking along the way what each screen is for: sign-in, the company
 // picker, the editor on the README's flow, the condition and task panels,
 // path completion, problems, undo, copy/paste, version history and diff,
-// a version opened read-only, JSON export, simulate, a company key's view.
+// a version opened read-only, JSON export, a test run drawn on the canvas,
+// the runs page with no runs, a company key's view.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, DEMO_RULES, launchBrowser, newPage, screenshot, signIn, steps, UI_URL, uniqueSuffix, waitForValidation } from './lib.mjs';
+import { api, DEMO_RULES, launchBrowser, newPage, screenshot, signIn, steps, UI_URL, uniqueSuffix, waitForValidation, waitUntil } from './lib.mjs';
 
 let browser;
 let page;
@@ -37,6 +38,12 @@ after(async () => {
 });
 
 const node = (id) => page.getByTestId(`node-${id}`);
+
+/** Fits the whole flow in view (a click on a node outside it would scroll the canvas instead of panning it). */
+async function fitWholeFlow() {
+  await page.getByRole('button', { name: 'Fit View' }).click();
+  await page.waitForTimeout(350);
+}
 
 test('a tour of every screen', async (t) => {
   const step = steps(t, page);
@@ -129,6 +136,8 @@ test('a tour of every screen', async (t) => {
   });
 
   await step('copy, paste, delete and redo', async () => {
+    // The problems step zoomed onto a node: bring the whole flow back into view first.
+    await fitWholeFlow();
     await node('generate-invoice').click();
     await page.locator('.react-flow__pane').click({ position: { x: 40, y: 40 } });
     await node('generate-invoice').click();
@@ -149,6 +158,7 @@ test('a tour of every screen', async (t) => {
   });
 
   await step('a dependency added from the keyboard', async () => {
+    await fitWholeFlow();
     await node('notify-royalties').click();
     const panel = page.getByRole('complementary', { name: 'Settings of notify-royalties' });
     await panel.getByLabel('Node to wait for').selectOption('generate-invoice');
@@ -230,12 +240,22 @@ test('a tour of every screen', async (t) => {
     await dialog.getByRole('button', { name: 'Close' }).click();
   });
 
-  await step('simulate', async () => {
-    await page.getByRole('button', { name: 'Simulate' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Simulate with the sample event' });
-    await dialog.getByText(/Not available on this server yet|success|failure/).first().waitFor();
-    await screenshot(page, '15-simulate');
-    await dialog.getByRole('button', { name: 'Close' }).click();
+  await step('test run', async () => {
+    await page.getByRole('button', { name: 'Test run' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Test run' });
+    await dialog.getByLabel('Payment event JSON').waitFor();
+    await screenshot(page, '15-test-run-dialog');
+    await dialog.getByRole('button', { name: 'Run test' }).click();
+    await page.getByTestId('test-run-banner').waitFor();
+    // The sample event is a book: every node of version 2 runs.
+    for (const id of ['is-physical-product', 'generate-shipment', 'is-book', 'duplicate-shipment-royalties', 'notify-royalties', 'generate-commission', 'generate-invoice']) {
+      assert.equal(await node(id).getAttribute('data-state'), 'success', id);
+    }
+    await page.getByRole('complementary', { name: 'Test run' }).getByText('Documents it would create').waitFor();
+    await page.waitForTimeout(400);
+    await screenshot(page, '15-test-run');
+    await page.getByRole('button', { name: 'Clear the test run' }).click();
+    await page.getByTestId('test-run-banner').waitFor({ state: 'detached' });
   });
 
   await step('sample event', async () => {
@@ -244,6 +264,43 @@ test('a tour of every screen', async (t) => {
     await dialog.getByLabel('Sample event JSON').waitFor();
     await screenshot(page, '16-sample-event');
     await dialog.getByRole('button', { name: 'Close' }).click();
+  });
+
+  await step('runs: none yet', async () => {
+    await page.getByRole('navigation', { name: 'Company sections' }).getByRole('link', { name: 'Runs' }).click();
+    await page.getByRole('heading', { name: 'No runs yet' }).waitFor();
+    await screenshot(page, '18-runs-empty');
+    await page.getByLabel('Status').selectOption('failed');
+    await page.getByRole('heading', { name: 'No run matches these filters' }).waitFor();
+    await page.getByRole('button', { name: 'Clear filters' }).first().click();
+    await page.getByRole('heading', { name: 'No runs yet' }).waitFor();
+    await page.getByTestId('live-status').filter({ hasText: 'Live' }).waitFor();
+  });
+
+  await step('runs: new payments appear live', async () => {
+    const payments = [
+      { type: 'product', total: '120.00', currency: 'BRL', product: { id: 'book-1', type: 'book' }, agent_id: 'agent-7' },
+      { type: 'product', total: '35.00', currency: 'BRL', product: { id: 'mug-2', type: 'mug' }, agent_id: 'agent-3' },
+      { type: 'digital_product', total: '9.90', currency: 'BRL', digital_product: { id: 'ebook-7' } },
+      { type: 'service', total: '250.00', currency: 'BRL', service: { id: 'setup' } },
+      { type: 'subscription', total: '29.00', currency: 'BRL', subscription: { id: 'sub-1' } },
+    ];
+    const runIds = [];
+    for (const payment of payments) runIds.push((await api('/payment', { method: 'POST', body: { company_id: companyId, ...payment } })).run_id);
+    // No reload: the company's event stream brings each run, then its status.
+    for (const runId of runIds) await page.locator(`[data-testid="run-row-${runId}"][data-status="succeeded"]`).waitFor();
+    assert.equal(await page.locator('.runs-table tbody tr').count(), payments.length);
+    // Newest first.
+    assert.equal(await page.locator('.runs-table tbody tr').first().getAttribute('data-testid'), `run-row-${runIds.at(-1)}`);
+    await page.waitForTimeout(2600);
+    await screenshot(page, '19-runs-list');
+    await page.getByLabel('Event type').selectOption('service');
+    await page.locator(`[data-testid="run-row-${runIds[3]}"]`).waitFor();
+    await waitUntil(async () => (await page.locator('.runs-table tbody tr').count()) === 1, 'only the service run is listed');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await waitUntil(async () => (await page.locator('.runs-table tbody tr').count()) === payments.length, 'every run is listed again');
+    await page.getByRole('navigation', { name: 'Company sections' }).getByRole('link', { name: 'Flow' }).click();
+    await node('generate-invoice').waitFor();
   });
 
   await step('a company key goes straight to its flow', async () => {

@@ -1,12 +1,15 @@
-/** The shell: sign-in, then the admin's company picker or the editor of one company. */
+/** The shell: sign-in, then the admin's company picker, or one company's flow editor, runs and run pages. */
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { MoneyFlowClient } from './api/client';
 import { clearSession, loadSession, saveSession, type Session } from './api/session';
 import type { Company } from './api/types';
-import { IconChevronRight, IconLogo, IconLogout } from './components/icons';
+import { IconActivity, IconChevronRight, IconFlow, IconLogo, IconLogout } from './components/icons';
 import { Badge, Button } from './components/ui';
+import { forgetDrafts } from './editor/drafts';
 import { EditorScreen } from './editor/Editor';
-import { navigate, routeHref, useRoute } from './router';
+import { navigate, routeCompany, routeHref, useRoute, type Route } from './router';
+import { RunPage } from './runs/RunPage';
+import { RunsPage } from './runs/RunsPage';
 import { CompanyPicker } from './screens/CompanyPicker';
 import { SignIn } from './screens/SignIn';
 
@@ -17,14 +20,15 @@ export function App() {
 
   const signOut = useCallback(() => {
     clearSession();
+    forgetDrafts();
     setSession(null);
     navigate({ name: 'companies' });
   }, []);
 
   // A company key acts for its company only: go straight to its flow.
   useEffect(() => {
-    if (session?.principal.kind === 'company' && (route.name !== 'editor' || route.companyId !== session.principal.companyId)) {
-      navigate({ name: 'editor', companyId: session.principal.companyId });
+    if (session?.principal.kind === 'company' && routeCompany(route) !== session.principal.companyId) {
+      navigate({ name: 'editor', companyId: session.principal.companyId }, { replace: true });
     }
   }, [session, route]);
 
@@ -34,14 +38,14 @@ export function App() {
         onSignedIn={(next) => {
           saveSession(next);
           setSession(next);
-          if (next.principal.kind === 'admin' && route.name !== 'editor') navigate({ name: 'companies' });
+          if (next.principal.kind === 'admin' && route.name === 'companies') navigate({ name: 'companies' });
         }}
       />
     );
   }
 
   const isAdmin = session.principal.kind === 'admin';
-  const companyId = route.name === 'editor' ? route.companyId : null;
+  const companyId = routeCompany(route);
 
   return (
     <div className="app">
@@ -65,6 +69,7 @@ export function App() {
             </>
           ) : null}
         </nav>
+        {companyId ? <CompanyTabs companyId={companyId} route={route} /> : null}
         <div className="topbar-end">
           <Badge tone={isAdmin ? 'primary' : 'neutral'} title={isAdmin ? 'Signed in with the admin token' : 'Signed in with a company API key'}>
             {isAdmin ? 'Admin' : 'Company key'}
@@ -75,13 +80,34 @@ export function App() {
         </div>
       </header>
       <div className="app-body">
-        {companyId ? (
-          <EditorScreen key={companyId} client={client} companyId={companyId} onSignOut={signOut} />
+        {route.name === 'editor' ? (
+          <EditorScreen key={route.companyId} client={client} companyId={route.companyId} onSignOut={signOut} />
+        ) : route.name === 'runs' ? (
+          <RunsPage key={route.companyId} client={client} companyId={route.companyId} query={route.query} onSignOut={signOut} />
+        ) : route.name === 'run' ? (
+          <RunPage key={`${route.companyId}/${route.runId}`} client={client} companyId={route.companyId} runId={route.runId} onSignOut={signOut} />
         ) : (
           <CompanyPicker client={client} onPick={(company: Company) => navigate({ name: 'editor', companyId: company.id })} />
         )}
       </div>
     </div>
+  );
+}
+
+/** The company's sections: its flow and its runs. */
+function CompanyTabs({ companyId, route }: { companyId: string; route: Route }) {
+  const onRuns = route.name === 'runs' || route.name === 'run';
+  return (
+    <nav className="company-tabs" aria-label="Company sections">
+      <a href={routeHref({ name: 'editor', companyId })} className="company-tab" aria-current={route.name === 'editor' ? 'page' : undefined}>
+        <IconFlow size={14} />
+        Flow
+      </a>
+      <a href={routeHref({ name: 'runs', companyId, query: {} })} className="company-tab" aria-current={onRuns ? 'page' : undefined}>
+        <IconActivity size={14} />
+        Runs
+      </a>
+    </nav>
   );
 }
 

@@ -3,9 +3,9 @@
  * checked with zod, and every error is an `ApiError` carrying the server's
  * problem details (and field problems, for a 422).
  *
- * Endpoints that the server may not have yet (simulate, run list, run
- * events, redrive) throw `NotAvailableError` when the server says it has no
- * such route, so screens can say so instead of failing.
+ * Endpoints an older server may not have (simulate, run list, run events,
+ * redrive) throw `NotAvailableError` when the server says it has no such
+ * route, so screens can say so instead of failing.
  */
 import type { z } from 'zod';
 import type { RuleSet } from '../model/rules';
@@ -17,6 +17,7 @@ import {
   ruleVersionSchema,
   runListSchema,
   runSchema,
+  runSummarySchema,
   simulationSchema,
   taskListSchema,
   validationResultSchema,
@@ -24,6 +25,7 @@ import {
   type ProblemDetails,
 } from './types';
 import type { FieldProblem } from '../model/problems';
+import { SseParser, type Connect, type SseMessage } from './sse';
 
 /** Where the API lives: the same origin as the UI (served under `/ui/`), unless configured. */
 export const API_BASE: string = (import.meta.env.VITE_MONEYFLOW_API as string | undefined) ?? '';
@@ -203,10 +205,10 @@ export class MoneyFlowClient {
     return this.request(`/runs/${encodeURIComponent(runId)}`, runSchema, { signal, optional: 'GET /runs/{run_id}' });
   }
 
-  // ---- Planned endpoints: each throws NotAvailableError until the server has it.
+  // ---- Simulation and runs: each throws NotAvailableError on a server without it.
 
-  /** Evaluates a rule set against a sample event, with no side effects. */
-  simulate(companyId: string, input: { rules: RuleSet['rules']; event: unknown }, signal?: AbortSignal) {
+  /** Evaluates the draft (or, without `rules`, the current version) against an event, with no side effects. */
+  simulate(companyId: string, input: { rules?: RuleSet['rules']; event: unknown }, signal?: AbortSignal) {
     return this.request(`/payment-rules/${encodeURIComponent(companyId)}/simulate`, simulationSchema, {
       method: 'POST',
       body: input,
@@ -215,57 +217,98 @@ export class MoneyFlowClient {
     });
   }
 
-  listRuns(query: { companyId?: string; status?: string; limit?: number; cursor?: string }, signal?: AbortSignal) {
+  listRuns(query: RunQuery, signal?: AbortSignal) {
     const params = new URLSearchParams();
     if (query.companyId) params.set('company_id', query.companyId);
     if (query.status) params.set('status', query.status);
+    if (query.eventType) params.set('event_type', query.eventType);
+    if (query.createdAfter) params.set('created_after', query.createdAfter);
+    if (query.createdBefore) params.set('created_before', query.createdBefore);
     if (query.limit) params.set('limit', String(query.limit));
     if (query.cursor) params.set('cursor', query.cursor);
     return this.request(`/runs?${params.toString()}`, runListSchema, { signal, optional: 'The run list (GET /runs)' });
   }
 
+  /** Queues a failed run again from its failed nodes (202); a 409 says the run is not failed. */
   redrive(runId: string) {
-    return this.request(`/runs/${encodeURIComponent(runId)}/redrive`, runSchema, {
+    return this.request(`/runs/${encodeURIComponent(runId)}/redrive`, runSummarySchema, {
       method: 'POST',
-      body: {},
       optional: 'Redrive (POST /runs/{run_id}/redrive)',
     });
   }
 
+  /** A run's events (SSE), once: for `follow` in `sse.ts`, which reconnects. Ends after `run.finished`. */
+  runEvents(runId: string): Connect {
+    return (lastEventId, handlers, signal) => this.openEventStream(`/runs/${encodeURIComponent(runId)}/events`, 'Run events (GET /runs/{run_id}/events)', lastEventId, handlers, signal);
+  }
+
+  /** Every run event of a company (SSE), once; the server never ends it on purpose. */
+  companyEvents(companyId: string): Connect {
+    return (lastEventId, handlers, signal) =>
+      this.openEventStream(`/companies/${encodeURIComponent(companyId)}/events`, 'Company events (GET /companies/{company_id}/events)', lastEventId, handlers, signal);
+  }
+
   /**
-   * A run's event stream (SSE). `EventSource` cannot send an Authorization
-   * header, so this reads the stream with fetch; `onEvent` gets each event.
+   * Reads an SSE stream with fetch (`EventSource` cannot send the bearer
+   * token), resuming after `lastEventId`; resolves when the server ends it.
    */
-  async streamRunEvents(runId: string, onEvent: (event: { type: string; data: string }) => void, signal: AbortSignal): Promise<void> {
-    const url = `${this.base}/runs/${encodeURIComponent(runId)}/events`;
-    const response = await fetch(url, { headers: { Authorization: `Bearer ${this.token}`, Accept: 'text/event-stream' }, signal });
+  private async openEventStream(
+    path: string,
+    endpoint: string,
+    lastEventId: string,
+    handlers: { onOpen: () => void; onMessage: (message: SseMessage) => void },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const url = `${this.base}${path}`;
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}`, Accept: 'text/event-stream' };
+    if (lastEventId) headers['Last-Event-ID'] = lastEventId;
+    let response: Response;
+    try {
+      response = await fetch(url, { headers, signal, cache: 'no-store' });
+    } catch (error) {
+      if (error instanceof DOMException && error.name === 'AbortError') throw error;
+      throw new NetworkError(url, error);
+    }
     if (!response.ok || !response.body) {
       const problem = problemDetailsSchema.safeParse(await response.json().catch(() => undefined));
       const details = problem.success ? problem.data : undefined;
-      if (isMissingRoute(response.status, details)) throw new NotAvailableError(response.status, 'Run events (GET /runs/{run_id}/events)', details);
-      throw new ApiError(response.status, details?.detail ?? `${response.status}`, details);
+      if (isMissingRoute(response.status, details)) throw new NotAvailableError(response.status, endpoint, details);
+      throw new ApiError(response.status, details?.detail ?? `${response.status} ${response.statusText}`, details);
     }
+    handlers.onOpen();
+    const parser = new SseParser();
+    parser.lastEventId = lastEventId;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value;
-      let end = buffer.indexOf('\n\n');
-      while (end >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let type = 'message';
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event:')) type = line.slice(6).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-        }
-        if (data.length > 0) onEvent({ type, data: data.join('\n') });
-        end = buffer.indexOf('\n\n');
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        for (const message of parser.push(value)) handlers.onMessage(message);
       }
+    } catch (error) {
+      if (signal.aborted) return;
+      throw new NetworkError(url, error);
+    } finally {
+      reader.releaseLock();
     }
   }
+}
+
+export interface RunQuery {
+  companyId?: string;
+  status?: string;
+  eventType?: string;
+  /** RFC 3339: runs created at or after. */
+  createdAfter?: string;
+  /** RFC 3339: runs created strictly before. */
+  createdBefore?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** Whether trying the same request again cannot help: a 4xx other than 408 and 429. */
+export function isPermanentError(error: unknown): boolean {
+  return error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429;
 }
 
 /** A 404 for the route itself (not for a resource), or a 405: the endpoint does not exist here. */

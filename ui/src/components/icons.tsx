@@ -235,3 +235,30 @@ export const IconDiff = icon(
   </>,
   'Diff',
 );
+export const IconFlow = icon(
+  <>
+    <rect x="3" y="3" width="7" height="5" rx="1.5" />
+    <rect x="14" y="16" width="7" height="5" rx="1.5" />
+    <rect x="3" y="16" width="7" height="5" rx="1.5" />
+    <path d="M6.5 8v8M6.5 12h11v4" />
+  </>,
+  'Flow',
+);
+export const IconActivity = icon(<path d="M3 12h4l3-8 4 16 3-8h4" />, 'Activity');
+export const IconRotate = icon(
+  <>
+    <path d="M3 12a9 9 0 1 0 3-6.7" />
+    <path d="M3 4v5h5" />
+  </>,
+  'Rotate',
+);
+export const IconClock = icon(
+  <>
+    <circle cx="12" cy="12" r="9" />
+    <path d="M12 7v5l3 2" />
+  </>,
+  'Clock',
+);
+export const IconMinus = icon(<path d="M6 12h12" />, 'Minus');
+export const IconCircle = icon(<circle cx="12" cy="12" r="7" />, 'Circle');
+export const IconX = icon(<path d="M17 7L7 17M7 7l10 10" />, 'X');

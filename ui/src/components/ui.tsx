@@ -198,6 +198,14 @@ export function formatDate(iso: string | undefined): string {
   return date.toLocaleString(undefined, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+/** "3 Dec 2026, 14:05:09": to the second, for what happened in a run. */
+export function formatTimestamp(iso: string | undefined): string {
+  if (!iso) return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
 /** Server messages quote names in backticks: show those as code. */
 export function RichText({ text }: { text: string }) {
   const parts = text.split(/(`[^`]+`)/g);

@@ -1,5 +1,5 @@
 /** The React Flow canvas: nodes, dependency edges, drop target for the palette, minimap and controls. */
-import { useCallback, useState, type DragEvent } from 'react';
+import { useCallback, useMemo, useState, type DragEvent } from 'react';
 import {
   Background,
   BackgroundVariant,
@@ -16,6 +16,8 @@ import {
 } from '@xyflow/react';
 import type { FlowEdge, FlowNode } from '../model/convert';
 import { NODE_HEIGHT, NODE_WIDTH } from '../model/layout';
+import { isRetrying, type NodeState } from '../model/runs';
+import { useCanvasContext } from './context';
 import { ConnectionLine, edgeTypes } from './edges';
 import { nodeTypes } from './nodes';
 import { DRAG_TYPE, readDraggedItem, type PaletteItem } from './Palette';
@@ -26,10 +28,20 @@ const SNAP_GRID: [number, number] = [8, 8];
 const DELETE_KEYS = ['Delete', 'Backspace'];
 const PRO_OPTIONS = { hideAttribution: true };
 const MINIMAP_STYLE = { width: 144, height: 96 };
+const EDIT_LABELS = { 'node.a11yDescription.default': 'Press Enter or Space to select, Delete to remove, arrow keys to move.' };
+const READ_ONLY_LABELS = { 'node.a11yDescription.default': 'Press Enter or Space to select and see its details.' };
 
-function minimapColor(node: FlowNode): string {
+function kindColor(node: FlowNode): string {
   return node.type === 'condition' ? 'var(--condition)' : 'var(--task)';
 }
+
+const STATE_COLORS: Record<NodeState, string> = {
+  success: 'var(--success-strong)',
+  failure: 'var(--danger-strong)',
+  skipped: '#cbd5e1',
+  running: 'var(--primary)',
+  pending: '#94a3b8',
+};
 
 export function Canvas({
   nodes,
@@ -55,6 +67,17 @@ export function Canvas({
   children?: React.ReactNode;
 }) {
   const { screenToFlowPosition } = useReactFlow();
+  const { results } = useCanvasContext();
+  const minimapColor = useMemo(
+    () =>
+      results
+        ? (node: FlowNode) => {
+            const result = results.get(node.id);
+            return isRetrying(result) ? STATE_COLORS.running : STATE_COLORS[result?.state ?? 'pending'];
+          }
+        : kindColor,
+    [results],
+  );
   // Fit the view to the flow it opens with; an empty canvas keeps its viewport
   // (React Flow would otherwise jump to the first node dropped on it).
   const [fitOnInit] = useState(nodes.length > 0);
@@ -106,7 +129,7 @@ export function Canvas({
         edgesFocusable
         nodesFocusable
         proOptions={PRO_OPTIONS}
-        ariaLabelConfig={{ 'node.a11yDescription.default': 'Press Enter or Space to select, Delete to remove, arrow keys to move.' }}
+        ariaLabelConfig={readOnly ? READ_ONLY_LABELS : EDIT_LABELS}
       >
         <Background variant={BackgroundVariant.Dots} gap={16} size={1.2} color="var(--canvas-dot)" />
         {nodes.length > 0 ? (

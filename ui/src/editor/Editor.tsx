@@ -1,13 +1,14 @@
 /**
  * The flow editor screen: loads the catalogue and the company's current
  * version, then lays out the palette, the canvas and the side panel, with
- * the toolbar (undo/redo, layout, sample event, simulate, history, JSON,
- * save) and the problems found by the server's validation.
+ * the toolbar (undo/redo, layout, sample event, test run, history, JSON,
+ * save) and the problems found by the server's validation. A test run
+ * (a simulation of the draft) is drawn over the canvas until the flow changes.
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { applyEdgeChanges, applyNodeChanges, ReactFlowProvider, useReactFlow, type EdgeChange, type FinalConnectionState, type NodeChange, type XYPosition } from '@xyflow/react';
 import { ApiError, errorMessage, NetworkError, type MoneyFlowClient } from '../api/client';
-import type { VersionSummary } from '../api/types';
+import type { Simulation, VersionSummary } from '../api/types';
 import {
   IconBraces,
   IconCode,
@@ -26,8 +27,10 @@ import type { TaskSpec } from '../model/catalogue';
 import { graphToRules, rulesToGraph, type FlowEdge, type FlowNode, type Graph } from '../model/convert';
 import { locateProblems, problemsByNode, type LocatedProblem } from '../model/problems';
 import type { RuleNode, RuleSet } from '../model/rules';
+import { resultsFromSimulation, type NodeResult } from '../model/runs';
 import { Canvas, FIT_VIEW_OPTIONS } from './Canvas';
 import { CanvasContext, type CanvasContextValue } from './context';
+import { forgetDraft, keepDraft, peekDraft } from './drafts';
 import { ImportExportDialog } from './ImportExportDialog';
 import { NODE_SPECS } from './nodes';
 import type { PaletteItem } from './Palette';
@@ -36,6 +39,7 @@ import { ProblemsPanel } from './ProblemsPanel';
 import { loadSampleEvent, SampleEventDialog, saveSampleEvent } from './SampleEventDialog';
 import { EdgePanel, FlowPanel, NodePanel } from './SidePanel';
 import { SimulateDialog } from './SimulateDialog';
+import { TestRunBanner, TestRunPanel } from './TestRunPanel';
 import { useFlowDocument } from './useFlowDocument';
 import { usePathSuggestions } from './usePathSuggestions';
 import { useValidation } from './useValidation';
@@ -125,6 +129,20 @@ interface Viewing {
   graph: Graph;
 }
 
+/** A simulation of the draft, drawn over the canvas while the flow's logic is the one simulated. */
+interface TestRun {
+  /** The rules it ran, without positions: moving a node keeps the test run, any other edit clears it. */
+  logic: string;
+  simulation: Simulation;
+  results: Map<string, NodeResult>;
+  at: number;
+}
+
+/** The rules without their canvas positions. */
+function logicOf(rules: readonly RuleNode[]): string {
+  return JSON.stringify(rules.map(({ ui: _ui, ...rest }) => rest));
+}
+
 interface Toast {
   id: number;
   tone: 'success' | 'danger' | 'info';
@@ -138,7 +156,9 @@ function isEditableTarget(target: EventTarget | null): boolean {
 
 function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; companyId: string; loaded: Loaded }) {
   const initialGraph = useMemo(() => rulesToGraph(loaded.rules), [loaded.rules]);
-  const doc = useFlowDocument(initialGraph);
+  // A draft left unsaved when the editor was closed in this tab (to look at runs) comes back.
+  const [restored] = useState(() => peekDraft(companyId));
+  const doc = useFlowDocument(restored ?? initialGraph);
   const { fitView, screenToFlowPosition } = useReactFlow<FlowNode, FlowEdge>();
   const tasks = useMemo(() => new Map(loaded.tasks.map((task) => [task.name, task])), [loaded.tasks]);
 
@@ -150,8 +170,9 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
   const [dialog, setDialog] = useState<DialogName>(null);
   const [sampleEvent, setSampleEvent] = useState(() => loadSampleEvent(companyId));
   const [problemsOpen, setProblemsOpen] = useState(true);
-  const [toast, setToast] = useState<Toast | null>(null);
+  const [toast, setToast] = useState<Toast | null>(() => (restored ? { id: Date.now(), tone: 'info', text: 'Your unsaved changes are back.' } : null));
   const [saving, setSaving] = useState(false);
+  const [testRun, setTestRun] = useState<TestRun | null>(null);
   const canvasRef = useRef<HTMLDivElement>(null);
 
   const showToast = useCallback((tone: Toast['tone'], text: string) => setToast({ id: Date.now(), tone, text }), []);
@@ -170,6 +191,28 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
   const dirty = json !== baseline.json;
   const readOnly = viewing !== null;
 
+  // Keep an unsaved draft when the editor closes; forget it once saved or undone.
+  const latestDraft = useRef({ graph: { nodes: doc.nodes, edges: doc.edges }, dirty });
+  useLayoutEffect(() => {
+    latestDraft.current = { graph: { nodes: doc.nodes, edges: doc.edges }, dirty };
+  });
+  useEffect(
+    () => () => {
+      const { graph, dirty: unsaved } = latestDraft.current;
+      if (unsaved) keepDraft(companyId, { nodes: graph.nodes.map((node) => ({ ...node, selected: false })), edges: graph.edges.map((edge) => ({ ...edge, selected: false })) });
+      else forgetDraft(companyId);
+    },
+    [companyId],
+  );
+
+  // The test run holds while the flow's logic is the one it ran.
+  const logic = useMemo(() => logicOf(rules), [rules]);
+  if (testRun && testRun.logic !== logic) {
+    setTestRun(null);
+    setToast({ id: testRun.at, tone: 'info', text: 'Test run cleared: the flow changed.' });
+  }
+  const overlay = viewing ? null : testRun;
+
   const byNode = useMemo(() => problemsByNode(located), [located]);
   const context: CanvasContextValue = useMemo(
     () => ({
@@ -177,8 +220,9 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
       problemEdges: new Set(located.flatMap((problem) => (problem.edgeId ? [problem.edgeId] : []))),
       tasks,
       readOnly,
+      results: overlay?.results ?? null,
     }),
-    [byNode, located, tasks, readOnly],
+    [byNode, located, tasks, readOnly, overlay],
   );
 
   // ---- What the canvas shows: the draft, or a version read-only.
@@ -304,6 +348,14 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
     [doc, fitView, showToast],
   );
 
+  const focusNode = useCallback(
+    (nodeId: string) => {
+      doc.select([nodeId]);
+      void fitView({ nodes: [{ id: nodeId }], duration: 300, maxZoom: 1.1, padding: 0.6 });
+    },
+    [doc, fitView],
+  );
+
   const focusProblem = useCallback(
     (problem: LocatedProblem) => {
       if (!problem.nodeId) return;
@@ -390,8 +442,8 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
             <Button variant="ghost" icon={<IconBraces />} onClick={() => setDialog('sample')}>
               Sample event
             </Button>
-            <Button variant="ghost" icon={<IconPlay />} disabled={readOnly || rules.length === 0} onClick={() => setDialog('simulate')}>
-              Simulate
+            <Button variant="ghost" icon={<IconPlay />} disabled={readOnly || rules.length === 0} onClick={() => setDialog('simulate')} title="Run the draft against a payment event, with no side effects">
+              Test run
             </Button>
             <span className="toolbar-divider" />
             <Button
@@ -433,6 +485,14 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
                   Back to the draft
                 </Button>
               </div>
+            ) : null}
+            {overlay ? (
+              <TestRunBanner
+                simulation={overlay.simulation}
+                results={overlay.results}
+                onRerun={() => setDialog('simulate')}
+                onClear={() => setTestRun(null)}
+              />
             ) : null}
             <Canvas
               nodes={shown.nodes}
@@ -477,9 +537,12 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
               problems={byNode.get(selectedNode.id) ?? []}
               suggestions={suggestions}
               readOnly={readOnly}
+              result={overlay?.results.get(selectedNode.id)}
             />
           ) : selectedEdge ? (
             <EdgePanel edge={selectedEdge} doc={doc} readOnly={readOnly} problems={located.filter((problem) => problem.edgeId === selectedEdge.id)} />
+          ) : overlay ? (
+            <TestRunPanel simulation={overlay.simulation} results={overlay.results} onPickNode={focusNode} />
           ) : (
             <FlowPanel nodes={shown.nodes} edges={shown.edges} validation={validation} readOnly={readOnly} />
           )}
@@ -516,7 +579,25 @@ function Editor({ client, companyId, loaded }: { client: MoneyFlowClient; compan
             }}
           />
         ) : null}
-        <SimulateDialog open={dialog === 'simulate'} onClose={() => setDialog(null)} client={client} companyId={companyId} rules={rules} event={sampleEvent} />
+        {dialog === 'simulate' ? (
+          <SimulateDialog
+            open
+            onClose={() => setDialog(null)}
+            client={client}
+            companyId={companyId}
+            rules={rules}
+            event={sampleEvent}
+            onResult={(simulation, event) => {
+              setSampleEvent(event);
+              saveSampleEvent(companyId, event);
+              setTestRun({ logic, simulation, results: resultsFromSimulation(simulation), at: Date.now() });
+              setDialog(null);
+              doc.select([]);
+              // The banner takes some room: keep the whole path in view.
+              window.setTimeout(() => void fitView({ ...FIT_VIEW_OPTIONS, duration: 300 }), 60);
+            }}
+          />
+        ) : null}
       </div>
     </CanvasContext.Provider>
   );

@@ -10,6 +10,8 @@ import type { TaskSpec } from '../model/catalogue';
 import { edgeState, type FlowEdge, type FlowNode } from '../model/convert';
 import type { PathSuggestion } from '../model/paths';
 import type { LocatedProblem } from '../model/problems';
+import type { NodeResult } from '../model/runs';
+import { NodeResultDetails } from '../runs/ResultDetails';
 import type { DependencyState, Trigger } from '../model/rules';
 import { NODE_SPECS } from './nodes';
 import type { FlowDocument } from './useFlowDocument';
@@ -24,6 +26,7 @@ export function NodePanel({
   problems,
   suggestions,
   readOnly,
+  result,
 }: {
   node: FlowNode;
   incoming: readonly FlowEdge[];
@@ -34,6 +37,8 @@ export function NodePanel({
   problems: readonly LocatedProblem[];
   suggestions: readonly PathSuggestion[];
   readOnly: boolean;
+  /** What the test run did at this node, shown above its settings. */
+  result?: NodeResult | undefined;
 }) {
   const spec = NODE_SPECS[node.data.rule.node_type];
   const rule = node.data.rule;
@@ -70,6 +75,11 @@ export function NodePanel({
             <span>
               {problems.length} problem{problems.length > 1 ? 's' : ''} to fix before saving
             </span>
+          </div>
+        ) : null}
+        {result ? (
+          <div className="panel-result">
+            <NodeResultDetails result={result} mode="simulation" />
           </div>
         ) : null}
         <section className="panel-section" aria-label="Node">

@@ -43,6 +43,10 @@ export const OPERATORS = [
 ] as const;
 export type Operator = (typeof OPERATORS)[number];
 
+export function isOperator(value: string): value is Operator {
+  return (OPERATORS as readonly string[]).includes(value);
+}
+
 /** How many values an operator reads from `value`. */
 export type Arity = 'one' | 'list' | 'none';
 

@@ -2,6 +2,8 @@
 import { Handle, Position } from '@xyflow/react';
 import type { ReactNode } from 'react';
 import { IconAlert } from '../../components/icons';
+import { describeResult, isRetrying } from '../../model/runs';
+import { NodeStateBadge, RetryingBadge } from '../../runs/StateBadge';
 import { useCanvasContext } from '../context';
 
 export function NodeCard({
@@ -19,20 +21,31 @@ export function NodeCard({
   subtitle: string;
   children?: ReactNode;
 }) {
-  const { problemsByNode, readOnly } = useCanvasContext();
+  const { problemsByNode, readOnly, results } = useCanvasContext();
   const problems = problemsByNode.get(id) ?? [];
   const first = problems[0];
+  // Over a simulation or a run: the node's state, and one line about its result.
+  const result = results?.get(id);
+  const state = results ? (result?.state ?? 'pending') : undefined;
+  const line = result ? describeResult(result) : undefined;
+  const retrying = isRetrying(result);
   return (
     <div
-      className={`flow-node flow-node-${kind}${selected ? ' is-selected' : ''}${problems.length > 0 ? ' has-problems' : ''}`}
+      className={`flow-node flow-node-${kind}${selected ? ' is-selected' : ''}${problems.length > 0 ? ' has-problems' : ''}${state ? ` has-state is-state-${state}` : ''}${retrying ? ' is-retrying' : ''}`}
       data-testid={`node-${id}`}
-      aria-label={`${kind} ${id}${problems.length > 0 ? `, ${problems.length} problem${problems.length > 1 ? 's' : ''}` : ''}`}
+      data-state={state}
+      aria-label={`${kind} ${id}${state ? `, ${retrying ? 'waiting to retry' : state}` : ''}${problems.length > 0 ? `, ${problems.length} problem${problems.length > 1 ? 's' : ''}` : ''}`}
     >
       <Handle type="target" position={Position.Top} className="handle handle-in" isConnectable={!readOnly} aria-label={`input of ${id}`} />
       <div className="flow-node-header">
         <span className={`flow-node-icon flow-node-icon-${kind}`}>{icon}</span>
         <div className="flow-node-titles">
-          <span className="flow-node-subtitle">{subtitle}</span>
+          <span className="flow-node-meta">
+            <span className="flow-node-subtitle" title={subtitle}>
+              {subtitle}
+            </span>
+            {retrying ? <RetryingBadge testId={`node-state-${id}`} /> : state ? <NodeStateBadge state={state} testId={`node-state-${id}`} /> : null}
+          </span>
           <span className="flow-node-title mono" title={id}>
             {id}
           </span>
@@ -45,6 +58,12 @@ export function NodeCard({
         ) : null}
       </div>
       {children ? <div className="flow-node-body">{children}</div> : null}
+      {line ? (
+        <div className={`flow-node-result tone-${line.tone}`} title={line.text}>
+          {result?.step !== undefined ? <span className="flow-node-step">#{result.step}</span> : null}
+          <span className="flow-node-result-text">{line.text}</span>
+        </div>
+      ) : null}
       <div className="flow-node-outputs" aria-hidden="true">
         <span className="out-label out-success">success</span>
         <span className="out-label out-failure">failure</span>

@@ -6,6 +6,8 @@ import { PathInput } from '../../components/PathInput';
 import { Button, RichText, Segmented } from '../../components/ui';
 import type { FlowNode } from '../../model/convert';
 import { problemsAt } from '../../model/problems';
+import { formatValue } from '../../model/runs';
+import { useCanvasContext } from '../context';
 import { OPERATOR_LABELS, OPERATORS, operatorArity, type ConditionBody, type Expectation, type Operator } from '../../model/rules';
 import { ListValueInput, SingleValueInput } from './fields';
 import { NodeCard, shortPath } from './NodeCard';
@@ -54,17 +56,29 @@ const ConditionRenderer = memo(function ConditionRenderer({ id, data, selected }
   const rule = data.rule as ConditionRule;
   const rows = rule.expect;
   const shown = rows.slice(0, 2);
+  // Over a simulation or a run: whether each row held, and what it found.
+  const explained = useCanvasContext().results?.get(id)?.explanation?.expectations;
   return (
     <NodeCard id={id} kind="condition" selected={selected} icon={<ConditionIcon />} subtitle={rule.match === 'any' ? 'Condition · any' : 'Condition'}>
       {rows.length === 0 ? (
         <span className="flow-node-muted">No expectation yet</span>
       ) : (
         <>
-          {shown.map((row, index) => (
-            <span className="flow-node-line mono" key={index} title={describeExpectation(row)}>
-              {describeExpectation(row)}
-            </span>
-          ))}
+          {shown.map((row, index) => {
+            const outcome = explained?.[index];
+            const found = outcome ? `${outcome.held ? 'held' : 'did not hold'}: found ${formatValue(outcome.actual)}${outcome.reason ? ` (${outcome.reason})` : ''}` : undefined;
+            return (
+              <span className={`flow-node-line mono${outcome ? (outcome.held ? ' is-held' : ' is-not-held') : ''}`} key={index} title={found ? `${describeExpectation(row)} — ${found}` : describeExpectation(row)}>
+                {outcome ? (
+                  <span className="held-mark" aria-hidden="true">
+                    {outcome.held ? '✓' : '✕'}
+                  </span>
+                ) : null}
+                {outcome ? <span className="sr-only">{outcome.held ? 'held: ' : 'did not hold: '}</span> : null}
+                {describeExpectation(row)}
+              </span>
+            );
+          })}
           {rows.length > shown.length ? <span className="flow-node-muted">+{rows.length - shown.length} more</span> : null}
         </>
       )}

@@ -16,6 +16,7 @@ import {
 } from '../../model/catalogue';
 import type { FlowNode } from '../../model/convert';
 import { problemsAt } from '../../model/problems';
+import { formatValue } from '../../model/runs';
 import type { Retry, TaskBody } from '../../model/rules';
 import { useCanvasContext } from '../context';
 import { NodeCard, shortPath } from './NodeCard';
@@ -42,22 +43,29 @@ export function TaskIcon({ size = 16, name }: { size?: number; name: string }) {
 }
 
 const TaskRenderer = memo(function TaskRenderer({ id, data, selected }: NodeProps<FlowNode>) {
-  const { tasks } = useCanvasContext();
+  const { tasks, results } = useCanvasContext();
   const rule = data.rule as TaskRule;
   const task = tasks.get(rule.task_name);
   const parameters = Object.entries(rule.parameters ?? {});
   const shown = parameters.slice(0, 2);
+  // Over a simulation or a run: a `$context` path shows the value it resolved to.
+  const resolved = results?.get(id)?.parameters;
+  const resolvedValues = resolved !== null && typeof resolved === 'object' && !Array.isArray(resolved) ? (resolved as Record<string, unknown>) : undefined;
   return (
     <NodeCard id={id} kind="task" selected={selected} icon={<TaskIcon name={rule.task_name} />} subtitle={taskTitle(task, rule.task_name)}>
       {parameters.length === 0 ? (
         <span className="flow-node-muted">No parameters</span>
       ) : (
         <>
-          {shown.map(([key, value]) => (
-            <span className="flow-node-line mono" key={key} title={`${key}: ${parameterText(value)}`}>
-              <span className="flow-node-key">{key}</span> {shortPath(value)}
-            </span>
-          ))}
+          {shown.map(([key, value]) => {
+            const isPath = typeof value === 'string' && value.startsWith('$context.');
+            const actual = isPath && resolvedValues && key in resolvedValues ? resolvedValues[key] : undefined;
+            return (
+              <span className="flow-node-line mono" key={key} title={`${key}: ${parameterText(value)}${actual !== undefined ? ` → ${formatValue(actual)}` : ''}`}>
+                <span className="flow-node-key">{key}</span> {actual !== undefined ? <span className="resolved-value">{formatValue(actual)}</span> : shortPath(value)}
+              </span>
+            );
+          })}
           {parameters.length > shown.length ? <span className="flow-node-muted">+{parameters.length - shown.length} more</span> : null}
         </>
       )}
