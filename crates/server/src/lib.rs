@@ -40,6 +40,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod remote_events;
 pub mod routes;
 pub mod secret;
 pub mod startup;

@@ -271,6 +271,13 @@ impl Application {
         if let Some(broker) = broker {
             state = state.with_broker(broker);
         }
+        if let Store::Postgres(pg) = state.store()
+            && role.serves_api()
+        {
+            // Event streams hear of other processes' run events; the task
+            // ends with the server (the shutdown signal).
+            pg.spawn_run_events_listener(state.remote_events().clone(), state.shutdown_signal());
+        }
         Ok(Self {
             listener,
             addr,

@@ -12,10 +12,11 @@ use moneyflow_core::catalogue::Catalogue;
 use moneyflow_engine::Registry;
 use moneyflow_engine::http::HttpPolicy;
 use moneyflow_store::Store;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::auth::AdminTokenHash;
 use crate::metrics::Metrics;
+use crate::remote_events::RemoteNews;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -39,6 +40,9 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// RabbitMQ in distributed mode: readiness and the dead letters.
     broker: Option<moneyflow_broker::Broker>,
+    /// Run events other processes committed (PostgreSQL's `LISTEN`), for
+    /// the event streams.
+    remote_events: broadcast::Sender<RemoteNews>,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 shutdown: watch::Sender::new(false),
                 broker: None,
+                remote_events: broadcast::Sender::new(crate::remote_events::CAPACITY),
             }),
         }
     }
@@ -123,6 +128,16 @@ impl AppState {
     /// Changes to `true` when the server begins to stop.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// News of run events other processes committed.
+    pub fn subscribe_remote_events(&self) -> broadcast::Receiver<RemoteNews> {
+        self.inner.remote_events.subscribe()
+    }
+
+    /// Where the `LISTEN` task publishes (see [`crate::remote_events`]).
+    pub fn remote_events(&self) -> &broadcast::Sender<RemoteNews> {
+        &self.inner.remote_events
     }
 
     pub fn store(&self) -> &Store {

@@ -67,8 +67,13 @@ pub mod sqlite;
 pub mod testing;
 mod writer;
 
-pub use postgres::{OutboxMessage, PgStore, RelayError};
+pub use postgres::{OutboxMessage, PgStore, RelayError, RemoteNews};
 pub use run_events::FeedBatch;
+
+/// The PostgreSQL notification channel on which every transaction that
+/// appends run events announces them to other processes, once per run, with
+/// the payload `<run_id> <company_id>` (both ids are free of spaces).
+pub const RUN_EVENTS_CHANNEL: &str = "moneyflow_run_events";
 pub use sqlite::SqliteStore;
 pub use writer::WriterConfig;
 

@@ -38,6 +38,8 @@ use crate::error::{from_migrate, from_sqlx, from_sqlx_as};
 use crate::writer::{self, WriterConfig, WriterHandle};
 
 mod events;
+mod listen;
+pub use listen::RemoteNews;
 mod notifications;
 mod outbox;
 pub use outbox::{OutboxMessage, RelayError};

@@ -18,8 +18,10 @@
 //! record: a run stream that sees a gap in `seq`, or that lagged behind the
 //! feed, reads the store; a company stream reads the store whenever the
 //! feed says its company has news (global ids have gaps, so only the store
-//! can say nothing is missing). Both also read the store every few seconds,
-//! for what other processes commit.
+//! can say nothing is missing). What other processes commit arrives through
+//! PostgreSQL's `LISTEN/NOTIFY` (see [`crate::remote_events`]): a stream
+//! that hears its run or company has news reads the store. Both also read
+//! the store every few seconds, in case a notification was missed.
 //!
 //! Auth as `GET /runs/{run_id}`: a company key sees its own company alone;
 //! anything else is 404.
@@ -40,6 +42,7 @@ use tokio::sync::{broadcast, watch};
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::Path;
+use crate::remote_events::RemoteNews;
 use crate::routes::companies::{company_not_found, is_valid_id};
 use crate::routes::run_list::{invalid_query, query_pairs};
 use crate::state::AppState;
@@ -120,6 +123,9 @@ struct EventStream {
     /// Events to send, in order (they may repeat ones already sent).
     buffer: VecDeque<RunEvent>,
     feed: broadcast::Receiver<FeedBatch>,
+    /// Other processes' news (PostgreSQL): a matching one means "read the
+    /// store". `None` once the sender is gone.
+    remote: Option<broadcast::Receiver<RemoteNews>>,
     poll: tokio::time::Interval,
     shutdown: watch::Receiver<bool>,
     /// The store must be read before waiting.
@@ -136,6 +142,7 @@ impl EventStream {
     fn new(state: &AppState, scope: Scope, last: i64, ended: bool) -> Self {
         let store = state.store().clone();
         let feed = store.subscribe_run_events();
+        let remote = Some(state.subscribe_remote_events());
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
@@ -144,6 +151,7 @@ impl EventStream {
             last,
             buffer: VecDeque::new(),
             feed,
+            remote,
             poll,
             shutdown: state.shutdown_signal(),
             reload: true,
@@ -225,10 +233,37 @@ impl EventStream {
                     // The store is gone: the server is stopping.
                     Err(broadcast::error::RecvError::Closed) => self.done = true,
                 },
+                news = remote_news(&mut self.remote) => match news {
+                    Ok(RemoteNews::Events { run_id, company_id }) => {
+                        if match &self.scope {
+                            Scope::Run(id) => *id == *run_id,
+                            Scope::Company(id) => *id == *company_id,
+                        } {
+                            self.reload = true;
+                        }
+                    }
+                    Ok(RemoteNews::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.reload = true;
+                    }
+                    // The sender is gone (the server is stopping): the
+                    // poll still reads the store.
+                    Err(broadcast::error::RecvError::Closed) => self.remote = None,
+                },
                 _ = self.poll.tick() => self.reload = true,
                 _ = self.shutdown.changed() => self.done = true,
             }
         }
+    }
+}
+
+/// The next piece of news from other processes; never, once there is no
+/// sender.
+async fn remote_news(
+    remote: &mut Option<broadcast::Receiver<RemoteNews>>,
+) -> Result<RemoteNews, broadcast::error::RecvError> {
+    match remote {
+        Some(remote) => remote.recv().await,
+        None => std::future::pending().await,
     }
 }
 

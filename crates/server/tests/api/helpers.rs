@@ -58,7 +58,7 @@ pub struct TestApp {
 }
 
 /// The configuration every test server starts with.
-fn test_config() -> Config {
+pub fn test_config() -> Config {
     Config {
         port: 0,
         admin_token: Some(SecretString::new(ADMIN_TOKEN)),
@@ -91,15 +91,39 @@ pub async fn spawn_app_with_config(
     spawn(backend, config, registry).await
 }
 
+/// [`spawn_app_with_config`] with the tasks of `registry` (`registry` gets
+/// the configuration, to start from [`builtin_registry`]).
+pub async fn spawn_app_with_config_and_registry(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+    registry: impl FnOnce(&Config) -> Registry,
+) -> TestApp {
+    let mut config = test_config();
+    configure(&mut config);
+    let registry = registry(&config);
+    spawn(backend, config, registry).await
+}
+
 async fn spawn(backend: Backend, config: Config, registry: Registry) -> TestApp {
     let store = match backend {
         Backend::Sqlite => fresh_sqlite().await,
         Backend::Postgres => fresh_postgres().await,
     };
-    let application =
-        Application::build_with_store_and_registry(config, (*store).clone(), registry)
-            .await
-            .expect("the server starts");
+    let served = (*store).clone();
+    spawn_on(store, served, config, registry).await
+}
+
+/// Starts the server on `served` (e.g. the test database reached another
+/// way, through a proxy); `store` is the test's own handle on the database.
+pub async fn spawn_on(
+    store: TestStore,
+    served: moneyflow_store::Store,
+    config: Config,
+    registry: Registry,
+) -> TestApp {
+    let application = Application::build_with_store_and_registry(config, served, registry)
+        .await
+        .expect("the server starts");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     TestApp {

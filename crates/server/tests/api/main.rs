@@ -7,12 +7,14 @@ mod helpers;
 
 mod auth;
 mod companies;
+mod cross_process;
 mod distributed;
 mod docs;
 mod errors;
 mod health;
 mod metrics;
 mod notifications;
+mod outage;
 mod payment;
 mod payment_auth;
 mod payment_events;

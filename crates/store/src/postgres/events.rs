@@ -91,6 +91,20 @@ pub(crate) async fn append_events(
     .bind(created_at)
     .fetch_all(&mut *conn)
     .await?;
+    // Other processes' event streams hear of these on commit (NOTIFY is
+    // delivered then, and not at all on a rollback): one notification per
+    // run, `<run_id> <company_id>`.
+    let mut news: Vec<String> = numbered
+        .iter()
+        .map(|e| format!("{} {}", e.run_id, e.company_id))
+        .collect();
+    news.sort_unstable();
+    news.dedup();
+    sqlx::query("SELECT pg_notify($1, n) FROM UNNEST($2::text[]) AS n")
+        .bind(crate::RUN_EVENTS_CHANNEL)
+        .bind(&news)
+        .execute(&mut *conn)
+        .await?;
     if sink.collect {
         let ids: HashMap<(String, i64), i64> = inserted
             .into_iter()
