@@ -6,8 +6,8 @@
 //! the end every accepted event has exactly one finished run, and no
 //! document exists twice.
 //!
-//! Scaled to 2,000 events to fit CI's time budget on two cores; set
-//! `MONEYFLOW_CHAOS_EVENTS=10000` for the full run. Needs root for
+//! 10,000 events, as the issue asks (about 2.5 minutes on two cores); set
+//! `MONEYFLOW_CHAOS_EVENTS` to a smaller number for a quick run. Needs root for
 //! `rabbitmqctl` (CI has it); the queue and the database are the test's own
 //! and removed at the end.
 
@@ -21,7 +21,7 @@ use moneyflow_store::testing::fresh_postgres;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-const DEFAULT_EVENTS: usize = 2_000;
+const DEFAULT_EVENTS: usize = 10_000;
 const ADMIN: &str = "mfa_chaos_test_admin_token";
 /// How often an orchestrator is killed (and started again).
 const KILL_EVERY: Duration = Duration::from_secs(2);
