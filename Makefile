@@ -1,5 +1,5 @@
 # The commands people type. `make help` lists them.
-.PHONY: help run test test-rust test-ui ui lint fmt bench build release
+.PHONY: help run test test-rust test-ui ui lint fmt bench build release fuzz contract
 
 CARGO ?= cargo
 
@@ -9,6 +9,8 @@ help:
 	@echo "make ui      - install and build the canvas into ui/dist (served under /ui/)"
 	@echo "make lint    - rustfmt check and clippy with warnings as errors"
 	@echo "make bench   - criterion benchmarks"
+	@echo "make contract - schemathesis --checks all against a real moneyflow up (CONTRACT_SECONDS)"
+	@echo "make fuzz    - each fuzz target for FUZZ_SECONDS (60) seconds (cargo-fuzz, libFuzzer)"
 	@echo "make release - optimised binary in target/release/moneyflow"
 
 run: ui/dist/index.html
@@ -40,6 +42,13 @@ fmt:
 
 bench:
 	$(CARGO) bench --workspace
+
+contract:
+	scripts/schemathesis.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 build:
 	$(CARGO) build --workspace

@@ -38,6 +38,9 @@ pub enum ParamType {
     Object,
     /// A JSON object whose values are strings.
     StringMap,
+    /// Request headers: a [`Self::StringMap`] without the headers
+    /// [`refused_request_header`] names.
+    RequestHeaders,
     /// A JSON list.
     List,
     /// Any JSON value.
@@ -61,7 +64,7 @@ impl ParamType {
             Self::Url => json!({"type": "string", "format": "uri", "pattern": "^https?://"}),
             Self::OneOf(values) => json!({"type": "string", "enum": values}),
             Self::Object => json!({"type": "object"}),
-            Self::StringMap => {
+            Self::StringMap | Self::RequestHeaders => {
                 json!({"type": "object", "additionalProperties": {"type": "string"}})
             }
             Self::List => json!({"type": "array"}),
@@ -71,6 +74,13 @@ impl ParamType {
 
     /// `None` when `value` fits, else what was expected.
     pub fn check(self, value: &Value) -> Option<String> {
+        if let (Self::RequestHeaders, Some(map)) = (self, value.as_object())
+            && let Some((name, why)) = map
+                .keys()
+                .find_map(|name| refused_request_header(name).map(|why| (name, why)))
+        {
+            return Some(format!("{} without `{name}` ({why})", self.expected()));
+        }
         let fits = match self {
             Self::Text => value.as_str().is_some_and(|s| !s.is_empty()),
             Self::Id => {
@@ -94,7 +104,7 @@ impl ParamType {
             }),
             Self::OneOf(values) => value.as_str().is_some_and(|s| values.contains(&s)),
             Self::Object => value.is_object(),
-            Self::StringMap => value
+            Self::StringMap | Self::RequestHeaders => value
                 .as_object()
                 .is_some_and(|m| m.values().all(Value::is_string)),
             Self::List => value.is_array(),
@@ -118,9 +128,41 @@ impl ParamType {
             Self::OneOf(values) => format!("one of {}", values.join(", ")),
             Self::Object => "a JSON object".into(),
             Self::StringMap => "an object whose values are strings".into(),
+            Self::RequestHeaders => "an object of header names to string values".into(),
             Self::List => "a list".into(),
             Self::Any => "any JSON value".into(),
         }
+    }
+}
+
+/// Why a rule may not set request header `name` (any case) on an
+/// `http_request`, or `None` when it may. Hop-by-hop, framing, proxy and
+/// forwarding headers belong to the server: a tenant setting them could
+/// smuggle requests, spoof its origin to the endpoint, or steer a proxy.
+pub fn refused_request_header(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "host" => Some("the server sets `Host` from the URL"),
+        "connection" | "keep-alive" | "te" | "trailer" | "upgrade" | "expect" => {
+            Some("a hop-by-hop header, which the server manages")
+        }
+        "transfer-encoding" | "content-length" => Some("the server frames the body itself"),
+        "forwarded"
+        | "via"
+        | "x-real-ip"
+        | "true-client-ip"
+        | "x-client-ip"
+        | "x-cluster-client-ip"
+        | "cf-connecting-ip"
+        | "client-ip" => {
+            Some("a forwarding header, which would misstate where the request comes from")
+        }
+        "idempotency-key" => Some("the server sets `Idempotency-Key: {run_id}:{node_id}`"),
+        _ if lower.starts_with("x-forwarded-") => {
+            Some("a forwarding header, which would misstate where the request comes from")
+        }
+        _ if lower.starts_with("proxy-") => Some("a proxy header, which the server does not send"),
+        _ => None,
     }
 }
 
@@ -503,7 +545,12 @@ fn builtin_tasks() -> Vec<TaskSpec> {
             params: vec![
                 param("url", Url, true, "The endpoint."),
                 param("method", OneOf(HTTP_METHODS), false, "Default POST."),
-                param("headers", StringMap, false, "Extra request headers."),
+                param(
+                    "headers",
+                    RequestHeaders,
+                    false,
+                    "Extra request headers; hop-by-hop, framing, proxy and forwarding headers (Host, Connection, Transfer-Encoding, Content-Length, Proxy-*, Forwarded, X-Forwarded-*…) are refused.",
+                ),
                 param("body", Any, false, "JSON body; default: the payment event."),
             ],
             open_params: false,
@@ -573,5 +620,35 @@ mod tests {
             None
         );
         assert!(ParamType::OneOf(&["GET"]).check(&json!("TRACE")).is_some());
+    }
+
+    #[test]
+    fn hop_and_forwarding_headers_are_refused_by_name_in_any_case() {
+        let headers = ParamType::RequestHeaders;
+        assert_eq!(
+            headers.check(&json!({"X-Signature": "abc", "Accept": "x"})),
+            None
+        );
+        for name in [
+            "Host",
+            "host",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "Forwarded",
+            "Connection",
+            "Transfer-Encoding",
+            "Content-Length",
+            "Proxy-Authorization",
+            "TE",
+            "Upgrade",
+            "X-Real-IP",
+            "Idempotency-Key",
+        ] {
+            let expected = headers
+                .check(&json!({"Accept": "x", name: "v"}))
+                .unwrap_or_else(|| panic!("{name} must be refused"));
+            assert!(expected.contains(&format!("`{name}`")), "{expected}");
+        }
+        assert!(headers.check(&json!({"Accept": 1})).is_some());
     }
 }

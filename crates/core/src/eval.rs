@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::model::{Condition, Expectation, Trigger};
 use crate::money::decimal_from_json;
 use crate::path::{ContextPath, PathContext};
+use crate::size::{PREVIEW_BYTES, preview};
 
 /// A condition operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -404,12 +405,11 @@ impl CompiledCondition {
             .expectations
             .iter()
             .map(|expectation| {
-                let actual = expectation
-                    .field
-                    .resolve(context)
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let verdict = expectation.evaluate_value(&actual);
+                let found = expectation.field.resolve(context).unwrap_or(&Value::Null);
+                let verdict = expectation.evaluate_value(found);
+                // A preview, not a copy: a condition that reads another
+                // condition's output must not record all of it again.
+                let (actual, actual_truncated) = preview(found, PREVIEW_BYTES);
                 ExpectationOutcome {
                     field: expectation.field_text.clone(),
                     operator: expectation.operator,
@@ -419,6 +419,7 @@ impl CompiledCondition {
                         .map(|o| o.value.clone())
                         .collect(),
                     actual,
+                    actual_truncated,
                     held: verdict.held,
                     reason: verdict.mismatch.map(|m| m.describe(expectation.operator)),
                 }
@@ -451,8 +452,12 @@ pub struct ExpectationOutcome {
     pub field: String,
     pub operator: Operator,
     pub value: Vec<Value>,
-    /// The value found at `field` (null when missing).
+    /// The value found at `field` (null when missing); when its JSON text is
+    /// longer than [`PREVIEW_BYTES`], the beginning of that text as a string.
     pub actual: Value,
+    /// Whether `actual` is such a cut preview.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub actual_truncated: bool,
     pub held: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -670,6 +675,47 @@ mod tests {
         assert!(explained.expectations[0].held);
         assert!(!explained.expectations[1].held);
         assert!(any.explain(&context()).matched);
+    }
+
+    #[test]
+    fn a_condition_records_a_cut_preview_of_a_large_value_and_judges_all_of_it() {
+        let long = "x".repeat(10 * PREVIEW_BYTES);
+        let context = JsonContext {
+            event: json!({"note": format!("{long}end")}),
+            ..JsonContext::default()
+        };
+        let condition = Condition {
+            expect: vec![Expectation {
+                field: "$context.event.note".into(),
+                operator: Operator::Endswith,
+                value: Some(vec![json!("end")]),
+            }],
+            match_mode: Trigger::All,
+        };
+        let explained = CompiledCondition::compile(&condition)
+            .unwrap()
+            .explain(&context);
+        assert!(explained.matched, "judged on the whole value");
+        let outcome = &explained.expectations[0];
+        assert!(outcome.actual_truncated);
+        let shown = outcome.actual.as_str().unwrap();
+        assert!(shown.len() <= PREVIEW_BYTES, "{}", shown.len());
+        assert!(shown.starts_with("\"xxx") && shown.ends_with('…'));
+        let recorded = serde_json::to_value(&explained).unwrap();
+        assert_eq!(recorded["expectations"][0]["actual_truncated"], true);
+        let small = CompiledCondition::compile(&condition)
+            .unwrap()
+            .explain(&JsonContext {
+                event: json!({"note": "the end"}),
+                ..JsonContext::default()
+            });
+        let recorded = serde_json::to_value(&small).unwrap();
+        assert_eq!(recorded["expectations"][0]["actual"], "the end");
+        assert!(
+            recorded["expectations"][0]
+                .get("actual_truncated")
+                .is_none()
+        );
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {

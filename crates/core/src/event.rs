@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use crate::money::decimal_from_json;
+use crate::suggest::Suggester;
 use crate::validation::{Problem, ProblemCode};
 
 /// Limits on an event, beyond the body size the server enforces.
@@ -201,13 +202,15 @@ fn missing(object: &Map<String, Value>, field: &str, what: &str, problems: &mut 
         ProblemCode::Missing,
         format!("`{field}` is required: {what}"),
     );
-    report.hint = object
-        .keys()
-        .filter(|key| !KNOWN_FIELDS.contains(&key.as_str()))
-        .map(|key| (strsim::levenshtein(key, field), key))
-        .filter(|(distance, _)| *distance <= (field.len() / 3).max(2))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, key)| format!("the event has `{key}`: did you mean `{field}`?"));
+    report.hint = Suggester::default()
+        .nearest(
+            field,
+            object
+                .keys()
+                .map(String::as_str)
+                .filter(|key| !KNOWN_FIELDS.contains(key)),
+        )
+        .map(|key| format!("the event has `{key}`: did you mean `{field}`?"));
     problems.push(report);
 }
 
@@ -285,12 +288,9 @@ fn event_type(object: &Map<String, Value>, problems: &mut Vec<Problem>) -> Optio
                         EventType::ALLOWED.join(", ")
                     ),
                 );
-                report.hint = EventType::ALLOWED
-                    .iter()
-                    .map(|candidate| (strsim::levenshtein(text, candidate), candidate))
-                    .filter(|(distance, _)| *distance <= 3)
-                    .min_by_key(|(distance, _)| *distance)
-                    .map(|(_, candidate)| format!("did you mean `{candidate}`?"));
+                report.hint = Suggester::default()
+                    .nearest(text, EventType::ALLOWED.iter().copied())
+                    .map(|candidate| format!("did you mean `{candidate}`?"));
                 report.allowed = allowed();
                 problems.push(report);
                 None

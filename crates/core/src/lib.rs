@@ -15,7 +15,11 @@
 //! - [`run`]: the run state machine: readiness, skips, outcomes, backoff.
 //! - [`ports`]: the records and traits that storage implements
 //!   (`ports/monitoring.rs`: run events, run listings, queue gauges, redrive).
+//! - [`size`]: JSON sizes measured without serialising, the node and run
+//!   size limits, previews of large values.
 //! - [`redrive`]: which checkpoints of a failed run a redrive resets.
+//! - [`signature`]: the shape of the Standard Webhooks headers on a signed payment.
+//! - [`suggest`]: "did you mean" hints, with the work of one validation bounded.
 //!
 //! The compiler enforces the boundary: this crate depends on no database,
 //! HTTP or async runtime crate.
@@ -29,4 +33,7 @@ pub mod path;
 pub mod ports;
 pub mod redrive;
 pub mod run;
+pub mod signature;
+pub mod size;
+pub mod suggest;
 pub mod validation;

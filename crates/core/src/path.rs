@@ -5,7 +5,11 @@
 //! `nodes.<node_id>` (an earlier node's record: `state`, `output`).
 //! A path that does not exist resolves to `None`, which rules read as null.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
+
+use crate::size::{json_size, json_string_size};
 
 /// The prefix every path starts with.
 pub const PREFIX: &str = "$context.";
@@ -216,6 +220,49 @@ pub fn resolve_template<C: PathContext + ?Sized>(template: &Value, context: &C) 
     }
 }
 
+/// The size of [`resolve_template`]'s answer, in compact JSON bytes,
+/// computed without resolving anything: each distinct path's value is
+/// measured once however often the template repeats it, so sizing a
+/// template that would resolve to gigabytes costs no more than its values.
+pub fn resolved_size<C: PathContext + ?Sized>(template: &Value, context: &C) -> usize {
+    let mut measured = HashMap::new();
+    resolved_size_with(template, context, &mut measured)
+}
+
+fn resolved_size_with<'t, C: PathContext + ?Sized>(
+    template: &'t Value,
+    context: &C,
+    measured: &mut HashMap<&'t str, usize>,
+) -> usize {
+    match template {
+        Value::String(s) if s.starts_with(PREFIX) => {
+            if let Some(&size) = measured.get(s.as_str()) {
+                return size;
+            }
+            let size = match ContextPath::parse(s) {
+                Ok(path) => path.resolve(context).map_or(4, json_size),
+                Err(_) => json_size(template),
+            };
+            measured.insert(s, size);
+            size
+        }
+        Value::Array(items) => items
+            .iter()
+            .fold(2 + items.len().saturating_sub(1), |total, item| {
+                total.saturating_add(resolved_size_with(item, context, measured))
+            }),
+        Value::Object(map) => map.iter().fold(
+            2 + map.len() + map.len().saturating_sub(1),
+            |total, (key, item)| {
+                total
+                    .saturating_add(json_string_size(key))
+                    .saturating_add(resolved_size_with(item, context, measured))
+            },
+        ),
+        other => json_size(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +349,42 @@ mod tests {
         assert_eq!(
             resolve_template(&template, &context()),
             json!({"product_id": "p1", "nested": {"list": ["acme", 3, "plain"]}, "missing": null})
+        );
+    }
+
+    #[test]
+    fn the_resolved_size_is_the_size_of_the_resolved_template() {
+        let template = json!({
+            "product_id": "$context.event.product.id",
+            "again": ["$context.event.product", "$context.event.product", "x\n"],
+            "nested": {"list": ["$context.company.id", 3, "plain", "$context.nodes.make-invoice"]},
+            "missing": "$context.event.nope",
+            "not a path": "$context.",
+            "é\"": true
+        });
+        let resolved = resolve_template(&template, &context());
+        assert_eq!(
+            resolved_size(&template, &context()),
+            serde_json::to_string(&resolved).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn sizing_a_template_that_repeats_a_large_value_does_not_resolve_it() {
+        // Resolving would copy 10,000 × 1 MiB; sizing measures the value once.
+        let mut nodes = Map::new();
+        nodes.insert(
+            "big".into(),
+            json!({"state": "success", "output": "x".repeat(1 << 20)}),
+        );
+        let context = JsonContext {
+            nodes,
+            ..JsonContext::default()
+        };
+        let template = Value::Array(vec![json!("$context.nodes.big.output"); 10_000]);
+        assert_eq!(
+            resolved_size(&template, &context),
+            10_000 * ((1 << 20) + 2) + 2 + 9_999
         );
     }
 

@@ -194,6 +194,10 @@ pub struct NewEvent {
     pub event_id: String,
     /// The `Idempotency-Key` header, else the `event_id`; unique per company.
     pub idempotency_key: String,
+    /// The Standard Webhooks `webhook-id` of a signed request; unique per
+    /// company too, so a signed message is accepted once whatever key a
+    /// replay carries.
+    pub webhook_id: Option<String>,
     /// Lower-case hex SHA-256 of the request body, to tell a replay from a reuse.
     pub body_sha256: String,
     /// The event JSON as received.
@@ -211,7 +215,8 @@ pub struct NewEvent {
 pub enum AcceptOutcome {
     /// Stored and queued now.
     Accepted { event_id: String, run_id: String },
-    /// The key was seen before with the same body: the original answer.
+    /// The key (or the `webhook-id`) was seen before with the same body:
+    /// the original answer.
     Replayed { event_id: String, run_id: String },
     /// The key was seen before with another body: the caller must not reuse it.
     KeyReused { event_id: String, run_id: String },
@@ -277,6 +282,11 @@ pub struct RunRecord {
 pub struct RunWork {
     pub run: RunRecord,
     pub event: Value,
+    /// How many times the run was claimed since a step of it last moved it
+    /// in the queue (finished it, or scheduled its next attempt), the
+    /// current claim included: a run claimed again and again without that
+    /// crashes the process or loses its lease every time (a poison run).
+    pub claims: u32,
 }
 
 /// A document a task produced (invoice, shipment, royalty…), stored once
@@ -304,6 +314,9 @@ pub enum QueueNext {
     /// Still being worked on by this owner: the lease is kept (a checkpoint
     /// before awaiting slow tasks).
     Keep,
+    /// Quarantined (a poison run, failed without executing): the queue
+    /// entry is removed and the run is marked quarantined.
+    Quarantine,
 }
 
 /// The result of one step of a run, committed atomically: the checkpoint,
@@ -419,6 +432,17 @@ pub trait RunStore: Send + Sync {
             ))
         }
     }
+
+    /// Starts the claim count of these queued runs over (distributed mode:
+    /// a dead letter replayed once its cause is fixed is not a poison run).
+    fn reset_claims(&self, run_ids: &[String]) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = run_ids;
+        async {
+            Err(StoreError::Internal(
+                "resetting claim counts needs distributed mode (PostgreSQL)".into(),
+            ))
+        }
+    }
 }
 
 /// A company's webhook signing secret (Standard Webhooks, `whsec_…`).
@@ -450,9 +474,10 @@ impl std::fmt::Debug for SigningSecret {
 
 /// Webhook signing secrets, with rotation.
 pub trait SigningSecretStore: Send + Sync {
-    /// Stores a new secret; every secret of the company still without an
-    /// expiry gets `expires_at = rotate_previous_at` (the rotation's grace
-    /// period). [`StoreError::NotFound`] when the company does not exist.
+    /// Stores a new secret; every earlier secret of the company valid past
+    /// `rotate_previous_at` (the rotation's grace period) now expires then,
+    /// so a short grace ends the grace of earlier rotations too.
+    /// [`StoreError::NotFound`] when the company does not exist.
     fn create_signing_secret(
         &self,
         company_id: &str,
@@ -467,4 +492,11 @@ pub trait SigningSecretStore: Send + Sync {
         company_id: &str,
         now: OffsetDateTime,
     ) -> impl Future<Output = StoreResult<Vec<SigningSecret>>> + Send;
+    /// Revokes one of the company's secrets: it verifies nothing from now
+    /// on. `false` when the company has no such secret.
+    fn delete_signing_secret(
+        &self,
+        company_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }

@@ -6,6 +6,7 @@
 //! nearest existing node id, task name or parameter for a typo).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -17,6 +18,7 @@ use crate::model::{
     RuleSet, Task, Trigger, UiPosition, limits,
 };
 use crate::path::{ContextPath, PREFIX, context_strings};
+use crate::suggest::Suggester;
 
 /// One thing wrong with a rule set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +68,11 @@ pub enum ProblemCode {
     NotAncestor,
     /// Beyond a limit (nodes, dependencies, expectations, values).
     TooMany,
+    /// A JSON number no part of MoneyFlow can hold (`1e999999`), see
+    /// [`numbers_out_of_range`].
+    NumberOutOfRange,
+    /// Literal data larger than the node or run size limit allows.
+    TooLarge,
 }
 
 /// Every problem found, in document order.
@@ -93,14 +100,108 @@ const EXPECTATION_FIELDS: &[&str] = &["field", "operator", "value"];
 const RETRY_FIELDS: &[&str] = &["max_attempts", "initial_backoff_ms", "max_backoff_ms"];
 const UI_FIELDS: &[&str] = &["x", "y"];
 
+/// Longest number literal accepted, in characters: more than any
+/// double-precision or 28-digit decimal value needs.
+pub const MAX_NUMBER_LEN: usize = 64;
+
+/// Whether a JSON number can be held without turning into something else:
+/// finite as a double (so every JSON reader gets the same value back), not
+/// a non-zero value that rounds to zero, and at most [`MAX_NUMBER_LEN`]
+/// characters.
+pub fn number_in_range(number: &serde_json::Number) -> bool {
+    let text = number.as_str();
+    if text.len() > MAX_NUMBER_LEN {
+        return false;
+    }
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value != 0.0 => true,
+        // Zero only when written as zero, not as `1e-999999`.
+        Ok(0.0) => !text
+            .split(['e', 'E'])
+            .next()
+            .unwrap_or_default()
+            .bytes()
+            .any(|b| matches!(b, b'1'..=b'9')),
+        _ => false,
+    }
+}
+
+/// Every number in `value` that is not [`number_in_range`], each as a
+/// problem at its JSON path (`rules[0].ui.x`): the first `keep`, and how
+/// many there are in all.
+pub fn numbers_out_of_range(value: &Value, keep: usize) -> (Vec<Problem>, usize) {
+    fn walk(value: &Value, at: &mut String, keep: usize, found: &mut (Vec<Problem>, usize)) {
+        match value {
+            Value::Number(number) if !number_in_range(number) => {
+                found.1 += 1;
+                if found.0.len() < keep {
+                    let path = if at.is_empty() {
+                        "(the body)"
+                    } else {
+                        at.as_str()
+                    };
+                    found.0.push(Problem {
+                        path: at.to_string(),
+                        code: ProblemCode::NumberOutOfRange,
+                        message: format!(
+                            "the number at `{path}` (`{}`) is out of range: numbers must be finite \
+                             double-precision values (about ±1.8e308), not round to zero, and be \
+                             written in at most {MAX_NUMBER_LEN} characters",
+                            brief_text(number.as_str())
+                        ),
+                        hint: Some(
+                            "send an amount as a decimal string, e.g. \"120.00\"".to_owned(),
+                        ),
+                        allowed: Vec::new(),
+                    });
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let length = at.len();
+                    // Writing to a String cannot fail.
+                    let _ = write!(at, "[{i}]");
+                    walk(item, at, keep, found);
+                    at.truncate(length);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    let length = at.len();
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(key);
+                    walk(item, at, keep, found);
+                    at.truncate(length);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = (Vec::new(), 0);
+    walk(value, &mut String::new(), keep, &mut found);
+    found
+}
+
 /// Checks `input` against the rule model and the catalogue.
 pub fn validate_rule_set(
     input: &Value,
     catalogue: &Catalogue,
 ) -> Result<RuleSet, ValidationReport> {
+    validate_with_hints(input, catalogue, &mut Suggester::default())
+}
+
+/// [`validate_rule_set`] with the hints' work charged to `hints`.
+pub(crate) fn validate_with_hints(
+    input: &Value,
+    catalogue: &Catalogue,
+    hints: &mut Suggester,
+) -> Result<RuleSet, ValidationReport> {
     let mut validator = Validator {
         catalogue,
         problems: Vec::new(),
+        hints,
     };
     let rule_set = validator.rule_set(input);
     match rule_set {
@@ -125,9 +226,22 @@ struct NodeDraft {
 struct Validator<'c> {
     catalogue: &'c Catalogue,
     problems: Vec<Problem>,
+    /// Bounds the "did you mean" work of the whole rule set.
+    hints: &'c mut Suggester,
 }
 
 impl Validator<'_> {
+    /// `did you mean `…`?` for the candidate nearest `input`, if any.
+    fn did_you_mean<'a>(
+        &mut self,
+        input: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        self.hints
+            .nearest(input, candidates)
+            .map(|n| format!("did you mean `{n}`?"))
+    }
+
     fn report(
         &mut self,
         path: impl Into<String>,
@@ -215,13 +329,13 @@ impl Validator<'_> {
     ) {
         for key in object.keys() {
             if !allowed.contains(&key.as_str()) {
+                let hint = self.did_you_mean(key, suggest_from.iter().copied());
                 let problem = self.report(
                     join(at, key),
                     ProblemCode::UnknownField,
-                    format!("unknown field `{key}`"),
+                    format!("unknown field `{}`", brief_text(key)),
                 );
-                problem.hint = nearest(key, suggest_from.iter().copied())
-                    .map(|n| format!("did you mean `{n}`?"));
+                problem.hint = hint;
                 problem.allowed = suggest_from.iter().map(|s| (*s).to_owned()).collect();
             }
         }
@@ -240,8 +354,9 @@ impl Validator<'_> {
                     path,
                     ProblemCode::InvalidValue,
                     format!(
-                        "`{key}` must be 1 to {} letters, digits, `-` or `_`; got {id:?}",
-                        limits::MAX_ID_LEN
+                        "`{key}` must be 1 to {} letters, digits, `-` or `_`; got `{}`",
+                        limits::MAX_ID_LEN,
+                        brief_text(id)
                     ),
                 );
                 None
@@ -340,14 +455,18 @@ impl Validator<'_> {
     }
 
     fn unknown_value(&mut self, path: &str, key: &str, got: &str, allowed: &[&str]) {
+        let hint = self.did_you_mean(got, allowed.iter().copied());
         let problem = self.report(
             path,
             ProblemCode::UnknownValue,
-            format!("unknown {key} `{got}`; allowed: {}", allowed.join(", ")),
+            format!(
+                "unknown {key} `{}`; allowed: {}",
+                brief_text(got),
+                allowed.join(", ")
+            ),
         );
         problem.allowed = strings(allowed);
-        problem.hint =
-            nearest(got, allowed.iter().copied()).map(|n| format!("did you mean `{n}`?"));
+        problem.hint = hint;
     }
 
     /// An optional string enum: `Some(None)` when absent, `None` when invalid.
@@ -437,7 +556,8 @@ impl Validator<'_> {
             self.unknown_fields(object, &item_path, DEPENDENCY_FIELDS, DEPENDENCY_FIELDS);
             let node_id = self.identifier(object, "node_id", &format!("{item_path}.node_id"));
             let state = match object.get("state") {
-                None => {
+                // `enumerated` reads null as "not set", which a required field cannot be.
+                None | Some(Value::Null) => {
                     let problem = self.report(
                         format!("{item_path}.state"),
                         ProblemCode::Missing,
@@ -747,6 +867,20 @@ impl Validator<'_> {
         match ContextPath::parse(text) {
             Ok(path) => {
                 if let Some(node_id) = path.referenced_node() {
+                    if !is_identifier(node_id) {
+                        // Refused before any graph check: a reference that
+                        // long is never compared with the node ids.
+                        self.report(
+                            at,
+                            ProblemCode::InvalidPath,
+                            format!(
+                                "invalid path: the node id after `{PREFIX}nodes.` must be 1 to {} letters, digits, `-` or `_`; got `{}`",
+                                limits::MAX_ID_LEN,
+                                brief_text(node_id)
+                            ),
+                        );
+                        return false;
+                    }
                     draft
                         .node_references
                         .push((at.to_owned(), node_id.to_owned()));
@@ -757,7 +891,7 @@ impl Validator<'_> {
                 let problem = self.report(
                     at,
                     ProblemCode::InvalidPath,
-                    format!("invalid path {text:?}: {error}"),
+                    format!("invalid path `{}`: {error}", brief_text(text)),
                 );
                 if !text.starts_with(PREFIX) {
                     let trimmed = text.trim_start_matches('$').trim_start_matches("context.");
@@ -787,13 +921,16 @@ impl Validator<'_> {
                 let spec = self.catalogue.get(name);
                 if spec.is_none() {
                     let names = self.catalogue.names();
+                    let hint = self.did_you_mean(name, names.iter().map(String::as_str));
                     let problem = self.report(
                         &name_path,
                         ProblemCode::UnknownTask,
-                        format!("unknown task `{name}`: it is not in the catalogue (GET /tasks)"),
+                        format!(
+                            "unknown task `{}`: it is not in the catalogue (GET /tasks)",
+                            brief_text(name)
+                        ),
                     );
-                    problem.hint = nearest(name, names.iter().map(String::as_str))
-                        .map(|n| format!("did you mean `{n}`?"));
+                    problem.hint = hint;
                     problem.allowed = names;
                 }
                 spec
@@ -870,17 +1007,18 @@ impl Validator<'_> {
                 None if spec.open_params => {}
                 None => {
                     let names = spec.param_names();
+                    let hint = self.did_you_mean(key, names.iter().map(String::as_str));
                     let problem = self.report(
                         &param_path,
                         ProblemCode::UnknownParameter,
                         format!(
-                            "`{}` has no parameter `{key}`; it knows: {}",
+                            "`{}` has no parameter `{}`; it knows: {}",
                             spec.name,
+                            brief_text(key),
                             names.join(", ")
                         ),
                     );
-                    problem.hint = nearest(key, names.iter().map(String::as_str))
-                        .map(|n| format!("did you mean `{n}`?"));
+                    problem.hint = hint;
                     problem.allowed = names;
                 }
                 Some(param) => {
@@ -1054,16 +1192,17 @@ impl Validator<'_> {
     }
 
     fn dangling(&mut self, path: &str, target: &str, existing: &[&str]) {
+        let hint = match self.did_you_mean(target, existing.iter().copied()) {
+            Some(hint) => Some(hint),
+            None if existing.is_empty() => None,
+            None => Some(format!("existing node ids: {}", preview(existing))),
+        };
         let problem = self.report(
             path,
             ProblemCode::DanglingReference,
             format!("there is no node `{target}` in this rule set"),
         );
-        problem.hint = match nearest(target, existing.iter().copied()) {
-            Some(n) => Some(format!("did you mean `{n}`?")),
-            None if existing.is_empty() => None,
-            None => Some(format!("existing node ids: {}", preview(existing))),
-        };
+        problem.hint = hint;
     }
 
     /// Reports each cycle, node by node; returns whether the graph is acyclic.
@@ -1227,16 +1366,6 @@ fn is_identifier(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The closest candidate to a typo, if one is close enough to be a typo.
-fn nearest<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (input.chars().count() / 3).max(2);
-    candidates
-        .map(|c| (strsim::levenshtein(input, c), c))
-        .filter(|(distance, c)| *distance <= limit && *c != input)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
 fn join(at: &str, key: &str) -> String {
     if at.is_empty() {
         key.to_owned()
@@ -1265,6 +1394,14 @@ fn kind_name(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+/// At most 60 characters of untrusted text, for messages.
+fn brief_text(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

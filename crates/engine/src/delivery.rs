@@ -21,9 +21,9 @@
 //!   next delay (with jitter; at least what `Retry-After` asks), until the
 //!   retry window is over, then failed.
 //! - other statuses (4xx, redirects, which are not followed): failed.
-//! - a private or loopback address, unless the operator allows them: failed.
+//! - an address the egress policy refuses ([`crate::egress`]), unless the
+//!   operator allows private addresses: failed.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
-use crate::http::{AddressRefused, GuardedResolver, is_private};
+use crate::egress;
 
 /// Prefix of an endpoint's signing secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -241,13 +241,9 @@ where
     S: NotificationStore + Clone + 'static,
 {
     pub fn new(store: S, config: DeliveryConfig, clock: Clock) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = egress::client_builder(config.allow_private_addresses)
             .user_agent(concat!("MoneyFlow-Webhooks/", env!("CARGO_PKG_VERSION")))
             .timeout(config.request_timeout);
-        if !config.allow_private_addresses {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
-        }
         Self {
             store,
             client: builder
@@ -479,15 +475,8 @@ where
         };
         if !self.config.allow_private_addresses {
             // IP literals skip the resolver, so they are checked here.
-            let host = url.host_str().unwrap_or_default();
-            let literal = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>();
-            if let Some(ip) = literal.ok().filter(|ip| is_private(*ip)) {
-                return Answer::Refused(format!(
-                    "{ip} is a private or loopback address, which this server does not call"
-                ));
+            if let Err(refused) = egress::check_url(&url) {
+                return Answer::Refused(refused.to_string());
             }
         }
         let timestamp = self.clock.now().unix_timestamp();
@@ -522,12 +511,8 @@ where
 }
 
 fn classify(error: &reqwest::Error) -> Answer {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(refused) = current.downcast_ref::<AddressRefused>() {
-            return Answer::Refused(refused.to_string());
-        }
-        source = current.source();
+    if let Some(refused) = egress::refused_in(error) {
+        return Answer::Refused(refused.to_string());
     }
     if error.is_timeout() {
         Answer::Unreachable("the request timed out".to_owned())

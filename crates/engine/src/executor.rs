@@ -19,11 +19,12 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use moneyflow_core::model::limits;
-use moneyflow_core::path::{ContextPath, PREFIX, PathContext, resolve_template};
+use moneyflow_core::path::{ContextPath, PREFIX, PathContext, resolve_template, resolved_size};
 use moneyflow_core::ports::{
     Document, NodeRecord, QueueNext, RunStore, RunWork, StepCommit, StoreResult,
 };
 use moneyflow_core::run::{CompiledRules, NodeState, RunStatus, Step, backoff_ms};
+use moneyflow_core::size::{LimitExceeded, Measured, SizeLimits, json_size};
 use rand::Rng;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -181,6 +182,9 @@ pub(crate) struct Evaluation<'a> {
     /// Where task durations and retries are counted; `None` (a simulation)
     /// counts nothing.
     pub metrics: Option<Arc<EngineMetrics>>,
+    /// What the run stores so far (checkpoints and this step's documents),
+    /// in bytes, against [`SizeLimits::run_bytes`].
+    run_bytes: usize,
 }
 
 impl<'a> Evaluation<'a> {
@@ -192,6 +196,15 @@ impl<'a> Evaluation<'a> {
         records: Vec<NodeRecord>,
     ) -> Self {
         let states = records.iter().map(|r| r.state).collect();
+        // Documents of earlier steps are not at hand; their size is close
+        // to the parameters they were made from, which are counted.
+        let run_bytes = records
+            .iter()
+            .flat_map(|r| [&r.parameters, &r.output])
+            .flatten()
+            .fold(0usize, |total, value| {
+                total.saturating_add(json_size(value))
+            });
         let context = StepContext {
             event,
             company,
@@ -211,6 +224,7 @@ impl<'a> Evaluation<'a> {
             aborted: false,
             path: Vec::new(),
             metrics: None,
+            run_bytes,
         }
     }
 
@@ -238,6 +252,9 @@ pub(crate) struct Evaluator {
     /// failed broker delivery, so a run that crashes every worker is
     /// dead-lettered after the delivery limit instead of looping.
     pub propagate_panics: bool,
+    /// How large a node's parameters, output and documents, and a run's
+    /// total, may grow.
+    pub limits: SizeLimits,
 }
 
 impl Evaluator {
@@ -268,12 +285,23 @@ impl Evaluator {
                         record.attempts += 1;
                         record.started_at = Some(now);
                         record.finished_at = Some(now);
-                        record.state = if outcome.matched {
-                            NodeState::Success
-                        } else {
-                            NodeState::Failure
-                        };
-                        record.output = serde_json::to_value(&outcome).ok();
+                        let output = serde_json::to_value(&outcome).unwrap_or(Value::Null);
+                        match self.limits.admit(
+                            Measured::Output,
+                            json_size(&output),
+                            eval.run_bytes,
+                        ) {
+                            Ok(total) => {
+                                eval.run_bytes = total;
+                                record.state = if outcome.matched {
+                                    NodeState::Success
+                                } else {
+                                    NodeState::Failure
+                                };
+                                record.output = Some(output);
+                            }
+                            Err(exceeded) => fail_at_limit(record, &exceeded, now),
+                        }
                         eval.publish(i);
                         eval.path.push(i);
                         progressed = true;
@@ -308,6 +336,22 @@ impl Evaluator {
                 record.started_at = Some(now);
                 record.finished_at = None;
                 record.next_attempt_at = None;
+                // Sized before anything is copied: parameters that repeat a
+                // large value would otherwise be built in memory first.
+                let size = resolved_size(parameters, &eval.context);
+                // A retry replaces the parameters its earlier attempt stored.
+                let earlier = record.parameters.take().map_or(0, |p| json_size(&p));
+                let stored = eval.run_bytes.saturating_sub(earlier);
+                match self.limits.admit(Measured::Parameters, size, stored) {
+                    Ok(total) => eval.run_bytes = total,
+                    Err(exceeded) => {
+                        eval.run_bytes = stored;
+                        fail_at_limit(record, &exceeded, now);
+                        eval.publish(i);
+                        eval.path.push(i);
+                        continue;
+                    }
+                }
                 let resolved = match resolve_template(parameters, &eval.context) {
                     Value::Object(map) => map,
                     _ => Map::new(),
@@ -403,6 +447,19 @@ impl Evaluator {
             let finished_at = self.clock.now();
             for (p, (result, note)) in prepared.iter().zip(results) {
                 let i = p.index;
+                let result = match result {
+                    Ok(output) => match self.admit_output(&output, &mut eval.run_bytes) {
+                        Ok(()) => Ok(output),
+                        Err(exceeded) => {
+                            let record = &mut eval.records[i];
+                            fail_at_limit(record, &exceeded, finished_at);
+                            eval.path.push(i);
+                            eval.publish(i);
+                            continue;
+                        }
+                    },
+                    Err(error) => Err(error),
+                };
                 if let Ok(output) = &result {
                     if output.abort.is_some() {
                         eval.aborted = true;
@@ -513,6 +570,25 @@ impl Evaluator {
         }
     }
 
+    /// Checks a task's output and documents against the limits and adds
+    /// them to the run's total; nothing is added when one is past a limit.
+    fn admit_output(
+        &self,
+        output: &TaskOutput,
+        run_bytes: &mut usize,
+    ) -> Result<(), LimitExceeded> {
+        let mut total =
+            self.limits
+                .admit(Measured::Output, json_size(&output.output), *run_bytes)?;
+        for document in &output.documents {
+            total = self
+                .limits
+                .admit(Measured::Document, json_size(&document.body), total)?;
+        }
+        *run_bytes = total;
+        Ok(())
+    }
+
     /// A required parameter given as a path that resolved to null.
     fn unresolved_required(
         &self,
@@ -602,6 +678,17 @@ impl Evaluator {
     }
 }
 
+/// Fails a node whose data passed a size limit: permanently (the same rule
+/// on the same event passes it again), with an error naming the limit;
+/// what passed it is not kept.
+fn fail_at_limit(record: &mut NodeRecord, exceeded: &LimitExceeded, now: OffsetDateTime) {
+    record.state = NodeState::Failure;
+    record.output = None;
+    record.error = Some(exceeded.to_error_json(record.attempts));
+    record.finished_at = Some(now);
+    record.next_attempt_at = None;
+}
+
 /// A stored checkpoint's result for a node that ended: its output, or its
 /// error as a permanent one.
 fn replay(recorded: &Map<String, Value>, node_id: &str) -> Option<Result<TaskOutput, TaskError>> {
@@ -637,9 +724,16 @@ impl<S: RunStore> Executor<S> {
                 registry,
                 clock,
                 propagate_panics: false,
+                limits: SizeLimits::default(),
             },
             metrics: Arc::default(),
         }
+    }
+
+    /// Checks every node against `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: SizeLimits) -> Self {
+        self.evaluator.limits = limits;
+        self
     }
 
     /// See `Evaluator::propagate_panics` (distributed mode).
@@ -736,6 +830,92 @@ impl<S: RunStore> Executor<S> {
             .await?;
         self.metrics.run_finished(status);
         Ok(status)
+    }
+}
+
+impl<S: RunStore> Executor<S> {
+    /// Fails `work` without executing anything: its step was started
+    /// `work.claims - 1` times and never committed (each one crashed the
+    /// process or lost its lease), so executing it again would likely do the
+    /// same. Nodes that were running fail with the reason, pending ones are
+    /// skipped, and the run leaves the queue marked quarantined; its
+    /// notifications go out as for any failed run. A redrive takes it back.
+    #[tracing::instrument(skip_all, fields(run_id = %work.run.run_id, company_id = %work.run.company_id))]
+    pub async fn quarantine(
+        &self,
+        work: &RunWork,
+        rules: &CompiledRules,
+        owner: &str,
+        max_step_attempts: u32,
+    ) -> StoreResult<RunStatus> {
+        let run = &work.run;
+        let now = self.evaluator.clock.now();
+        let reason = format!(
+            "quarantined: the run's step started {} times without committing (it crashed the process or lost its lease each time; --max-step-attempts is {max_step_attempts}), so it was failed without being executed again; redrive it once the cause is fixed",
+            work.claims.saturating_sub(1)
+        );
+        let loaded: Vec<NodeRecord> = rules
+            .nodes
+            .iter()
+            .map(|node| {
+                run.nodes
+                    .get(&node.node_id)
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut tracker = EventTracker::new(run.status, &loaded);
+        let mut records = loaded;
+        for record in &mut records {
+            match record.state {
+                NodeState::Running => {
+                    record.state = NodeState::Failure;
+                    record.finished_at = Some(now);
+                    record.error = Some(json!({
+                        "message": reason, "retryable": false, "attempt": record.attempts,
+                        "code": "quarantined",
+                    }));
+                }
+                NodeState::Pending => {
+                    record.state = NodeState::Skipped;
+                    record.next_attempt_at = None;
+                }
+                _ => {}
+            }
+        }
+        let mut nodes = node_map(rules, &records);
+        nodes.insert(
+            moneyflow_core::redrive::RUN_ENTRY.to_owned(),
+            json!({"state": "failure", "error": {
+                "message": reason, "code": "quarantined", "quarantined": true,
+                "claims": work.claims,
+            }}),
+        );
+        let mut events = tracker.take(rules, &records, Some(RunStatus::Failed));
+        if let Some(finished) = events.last_mut() {
+            finished.data["quarantined"] = json!(true);
+            finished.data["error"] = json!(reason);
+        }
+        self.store
+            .commit_step(StepCommit {
+                run_id: run.run_id.clone(),
+                owner: owner.to_owned(),
+                status: RunStatus::Failed,
+                nodes,
+                started_at: Some(run.started_at.unwrap_or(now)),
+                finished_at: Some(now),
+                documents: Vec::new(),
+                next: QueueNext::Quarantine,
+                events,
+            })
+            .await?;
+        tracing::error!(
+            claims = work.claims,
+            "run quarantined: its step never committed"
+        );
+        self.metrics.run_finished(RunStatus::Failed);
+        self.metrics.runs_quarantined.inc();
+        Ok(RunStatus::Failed)
     }
 }
 

@@ -2,21 +2,22 @@
 //!
 //! Every request carries `Idempotency-Key: {run_id}:{node_id}`, the same on
 //! every attempt. 5xx, 429 and timeouts are retryable (honouring
-//! `Retry-After`); other 4xx are permanent. Loopback, private and link-local
-//! addresses are refused unless the operator allows them, checked on the
-//! addresses the name actually resolves to (a resolver hook), so a public
-//! name pointing inside the network is refused too. Redirects are not followed.
+//! `Retry-After`); other 4xx are permanent. The addresses it may reach are
+//! [`crate::egress`]'s policy. Redirects are not followed. The response body
+//! is read as it streams in and cut at the operator's limit: a larger answer
+//! fails the node (permanently) before it is held or stored.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moneyflow_core::catalogue::{Catalogue, TaskSpec};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use moneyflow_core::catalogue::{Catalogue, TaskSpec, refused_request_header};
 use serde_json::{Value, json};
 
+use crate::egress;
 use crate::task::{Task, TaskError, TaskInput, TaskOutput};
+
+/// The default of [`HttpPolicy::response_limit_bytes`]: 1 MiB.
+pub const DEFAULT_RESPONSE_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// What the operator allows `http_request` to do.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct HttpPolicy {
     pub allow_private_addresses: bool,
     /// The longest a request may take when the node sets no `timeout_ms`.
     pub default_timeout: Duration,
+    /// The largest response body read (`--http-response-limit-bytes`).
+    pub response_limit_bytes: usize,
 }
 
 impl Default for HttpPolicy {
@@ -32,65 +35,8 @@ impl Default for HttpPolicy {
         Self {
             allow_private_addresses: false,
             default_timeout: Duration::from_secs(30),
+            response_limit_bytes: DEFAULT_RESPONSE_LIMIT_BYTES,
         }
-    }
-}
-
-/// Whether an address is outside the public internet.
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                // Carrier-grade NAT 100.64.0.0/10 and "this network" 0.0.0.0/8.
-                || (a == 100 && (64..128).contains(&b))
-                || a == 0
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // Unique local fc00::/7 and link-local fe80::/10.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to {ip}, a private or loopback address, which this server does not call")]
-pub(crate) struct AddressRefused {
-    host: String,
-    ip: IpAddr,
-}
-
-/// Resolves names and drops the call when any address is private.
-pub(crate) struct GuardedResolver;
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if let Some(addr) = addrs.iter().find(|a| is_private(a.ip())) {
-                return Err(Box::new(AddressRefused {
-                    host,
-                    ip: addr.ip(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
     }
 }
 
@@ -103,44 +49,48 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn new(policy: HttpPolicy) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let client = egress::client_builder(policy.allow_private_addresses)
             .user_agent(concat!("MoneyFlow/", env!("CARGO_PKG_VERSION")))
-            .timeout(policy.default_timeout);
-        if !policy.allow_private_addresses {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
-        }
+            .timeout(policy.default_timeout)
+            .build()
+            .expect("the HTTP client's settings are valid");
         Self {
             spec: Catalogue::builtin()
                 .get("payment.tasks.http_request")
                 .expect("http_request is in the built-in catalogue")
                 .clone(),
-            client: builder
-                .build()
-                .expect("the HTTP client's settings are valid"),
+            client,
             policy,
         }
     }
 
-    fn check_literal_address(&self, url: &reqwest::Url) -> Result<(), TaskError> {
-        if self.policy.allow_private_addresses {
-            return Ok(());
-        }
-        // IP literals skip the resolver, so they are checked here.
-        let host = url.host_str().unwrap_or_default();
-        let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        else {
-            return Ok(());
+    /// Reads the body as it arrives, failing once it passes the limit.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, TaskError> {
+        let limit = self.policy.response_limit_bytes;
+        let too_large = || {
+            TaskError::permanent(format!(
+                "the response body is larger than the http_request response limit of {limit} bytes \
+                 (--http-response-limit-bytes); it was not read further"
+            ))
         };
-        if is_private(ip) {
-            return Err(TaskError::permanent(format!(
-                "{ip} is a private or loopback address, which this server does not call (the operator can allow it)"
-            )));
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(too_large());
         }
-        Ok(())
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| TaskError::retryable(format!("reading the response failed: {e}")))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
@@ -168,7 +118,10 @@ impl Task for HttpRequest {
                 url.scheme()
             )));
         }
-        self.check_literal_address(&url)?;
+        if !self.policy.allow_private_addresses {
+            // IP literals skip the resolver, so they are checked here.
+            egress::check_url(&url).map_err(|refused| TaskError::permanent(refused.to_string()))?;
+        }
         let method_text = input
             .param("method")
             .and_then(Value::as_str)
@@ -186,6 +139,13 @@ impl Task for HttpRequest {
                         "header `{name}` must be a string"
                     )));
                 };
+                // Also refused when the rule is saved; a `$context.` path
+                // can still bring one in at run time.
+                if let Some(why) = refused_request_header(name) {
+                    return Err(TaskError::permanent(format!(
+                        "header `{name}` cannot be set on an http_request: {why}"
+                    )));
+                }
                 request = request.header(name.as_str(), value);
             }
         }
@@ -199,15 +159,15 @@ impl Task for HttpRequest {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = response
-            .text()
-            .await
-            .map_err(|e| TaskError::retryable(format!("reading the response failed: {e}")))?;
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         let code = status.as_u16();
         if status.is_success() {
+            let bytes = self.read_body(response).await?;
+            let body: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
             return Ok(TaskOutput::new(json!({"status": code, "body": body})));
         }
+        // An error's body is not kept, so it is not read.
+        drop(response);
         let message = format!("the endpoint answered {status}");
         if code == 429 || status.is_server_error() {
             Err(TaskError::Retryable {
@@ -225,43 +185,12 @@ impl Task for HttpRequest {
 }
 
 fn classify_send_error(error: reqwest::Error) -> TaskError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(current) = source {
-        if let Some(refused) = current.downcast_ref::<AddressRefused>() {
-            return TaskError::permanent(refused.to_string());
-        }
-        source = current.source();
+    if let Some(refused) = egress::refused_in(&error) {
+        return TaskError::permanent(refused.to_string());
     }
     if error.is_timeout() {
         TaskError::retryable("the request timed out")
     } else {
         TaskError::retryable(format!("the request failed: {error}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_addresses() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

@@ -7,7 +7,9 @@
 //!   output, or an error marked retryable or permanent, out) and the registry.
 //! - [`builtin`]: the built-in catalogue (invoice, shipment, royalty…), each
 //!   effect a document stored under the idempotency key `{run_id}:{node_id}`.
-//! - [`http`]: `payment.tasks.http_request`, with the address policy.
+//! - [`egress`]: the one address policy of outgoing calls a tenant aims
+//!   (`http_request`, notification endpoints) and the client that keeps it.
+//! - [`http`]: `payment.tasks.http_request`, its body read streamed and cut.
 //! - [`executor`]: one step of one run: evaluate what is ready in memory, run
 //!   tasks in parallel, retry with backoff, checkpoint.
 //! - [`orchestrator`]: the worker loop: claim due runs, bounded in flight,
@@ -31,6 +33,7 @@ pub mod backtest;
 pub mod builtin;
 pub mod clock;
 pub mod delivery;
+pub mod egress;
 pub mod executor;
 pub mod http;
 pub mod metrics;

@@ -222,6 +222,12 @@ impl TextEncoder {
         let _ = writeln!(self.out, "{name} {value}");
     }
 
+    /// A counter measured in a unit with fractions (seconds of CPU time).
+    pub fn counter_f64(&mut self, name: &str, help: &str, value: f64) {
+        self.header(name, help, "counter");
+        let _ = writeln!(self.out, "{name} {}", number(value));
+    }
+
     pub fn counter_vec(&mut self, name: &str, help: &str, family: &CounterVec) {
         self.header(name, help, "counter");
         for (value, count) in family.snapshot() {
@@ -308,6 +314,8 @@ pub struct EngineMetrics {
     pub task_retries: CounterVec,
     pub steps: Arc<Counter>,
     pub steps_lease_lost: Arc<Counter>,
+    /// Runs failed by quarantine (their step never committed).
+    pub runs_quarantined: Arc<Counter>,
     /// Notification delivery attempts by `outcome` (e.g. `delivered`,
     /// `retrying`, `failed`): the delivery worker's to count.
     pub notification_deliveries: CounterVec,
@@ -321,6 +329,7 @@ impl Default for EngineMetrics {
             task_retries: CounterVec::new("task", &[]),
             steps: Arc::default(),
             steps_lease_lost: Arc::default(),
+            runs_quarantined: Arc::default(),
             notification_deliveries: CounterVec::new("outcome", &[]),
         }
     }
@@ -363,6 +372,11 @@ impl EngineMetrics {
             "moneyflow_steps_lease_lost_total",
             "Run steps discarded because the worker had lost the run's lease.",
             self.steps_lease_lost.get(),
+        );
+        encoder.counter(
+            "moneyflow_runs_quarantined_total",
+            "Runs failed by quarantine: their step started too many times without committing.",
+            self.runs_quarantined.get(),
         );
         encoder.counter_vec(
             "moneyflow_notification_deliveries_total",

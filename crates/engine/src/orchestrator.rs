@@ -15,6 +15,7 @@ use moneyflow_core::ports::{
     StoreError,
 };
 use moneyflow_core::run::{CompiledRules, RunStatus};
+use moneyflow_core::size::SizeLimits;
 use moneyflow_core::validation::validate_rule_set;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -43,6 +44,12 @@ pub struct OrchestratorConfig {
     /// Notified when a step finishes a run (the notification delivery
     /// worker's waker: the run's deliveries were committed with that step).
     pub on_run_finished: Option<Arc<Notify>>,
+    /// How large a node's data and a run's may grow.
+    pub limits: SizeLimits,
+    /// How many times a run's step may start without committing (each
+    /// time crashing the process or losing its lease) before the run is
+    /// quarantined: failed without being executed again.
+    pub max_step_attempts: u32,
 }
 
 impl Default for OrchestratorConfig {
@@ -55,9 +62,14 @@ impl Default for OrchestratorConfig {
             idle_poll: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(10),
             on_run_finished: None,
+            limits: SizeLimits::default(),
+            max_step_attempts: DEFAULT_MAX_STEP_ATTEMPTS,
         }
     }
 }
+
+/// Step starts without a commit before a run is quarantined, by default.
+pub const DEFAULT_MAX_STEP_ATTEMPTS: u32 = 3;
 
 /// Rule versions compiled once, by (company, version): versions are immutable.
 #[derive(Default)]
@@ -140,11 +152,10 @@ where
         clock: Clock,
     ) -> Self {
         Self {
-            executor: Arc::new(Executor::new(
-                store.clone(),
-                registry.clone(),
-                clock.clone(),
-            )),
+            executor: Arc::new(
+                Executor::new(store.clone(), registry.clone(), clock.clone())
+                    .with_limits(config.limits),
+            ),
             store,
             registry,
             config,
@@ -323,6 +334,17 @@ where
         let run_id = work.run.run_id.clone();
         let prepared = self.prepare(&work).await;
         let result = match prepared {
+            // A poison run: its earlier claims all ended without a commit.
+            Ok((rules, _)) if work.claims > self.config.max_step_attempts => {
+                self.executor
+                    .quarantine(
+                        &work,
+                        &rules,
+                        &self.config.owner,
+                        self.config.max_step_attempts,
+                    )
+                    .await
+            }
             Ok((rules, company)) => {
                 self.executor
                     .step(&work, &rules, &company, &self.config.owner)

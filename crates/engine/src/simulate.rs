@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use moneyflow_core::ports::NodeRecord;
 use moneyflow_core::run::{CompiledRules, NodeState, RunStatus, Step};
+use moneyflow_core::size::SizeLimits;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -107,8 +108,16 @@ impl Simulator {
                 registry,
                 clock,
                 propagate_panics: false,
+                limits: SizeLimits::default(),
             },
         }
+    }
+
+    /// Checks every node against `limits` instead of the defaults (the
+    /// server's, so a simulation fails a node where a run would).
+    pub fn with_limits(mut self, limits: SizeLimits) -> Self {
+        self.evaluator.limits = limits;
+        self
     }
 
     /// Evaluates `rules` against the event, from the start to the end.

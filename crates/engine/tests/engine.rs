@@ -148,6 +148,7 @@ async fn enqueue(store: &Store, version: i64, event: Value, now: OffsetDateTime)
             company_id: "acme".into(),
             event_id: format!("evt_{n}"),
             idempotency_key: format!("evt_{n}"),
+            webhook_id: None,
             body_sha256: "0".repeat(64),
             body: event.to_string(),
             event_type: event["type"].as_str().unwrap_or("product").into(),
@@ -555,3 +556,105 @@ engine_test!(
 // The notification delivery worker, with a manual clock.
 #[path = "engine/delivery.rs"]
 mod delivery;
+
+engine_test!(
+    a_run_whose_step_never_commits_is_quarantined_after_max_step_attempts,
+    |store| {
+        use moneyflow_core::ports::{
+            NewNotificationEndpoint, NotificationStore, RunEventKind, RunEventStore,
+        };
+        let counting = Arc::new(Counting::default());
+        let registry = registry(&counting);
+        let version = save_rules(&store, &registry, json!([
+            {"node_type": "task", "node_id": "flaky", "task_name": "test.flaky", "parameters": {"fail": 0}}
+        ]))
+        .await;
+        let event_types = vec!["run.failed".to_owned()];
+        store
+            .create_notification_endpoint(NewNotificationEndpoint {
+                id: "nep_poison",
+                company_id: "acme",
+                url: "https://example.com/hook",
+                description: None,
+                event_types: &event_types,
+                secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                now: OffsetDateTime::now_utc(),
+            })
+            .await
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let lease = Duration::from_secs(60);
+        // Steps that each died before committing: the process crashed and
+        // the next start released the leases. `poison` dies three times,
+        // `survivor` (queued after the first) twice.
+        let poison = enqueue(&store, version, json!({"type": "product", "total": 1}), now).await;
+        let mut survivor = String::new();
+        for crash in 0..3 {
+            if crash == 1 {
+                survivor =
+                    enqueue(&store, version, json!({"type": "product", "total": 2}), now).await;
+            }
+            let claimed = store.claim_runs("crashed", 10, lease, now).await.unwrap();
+            assert_eq!(claimed.len(), if crash == 0 { 1 } else { 2 }, "{claimed:?}");
+            store.release_all_leases().await.unwrap();
+        }
+        let orchestrator = Orchestrator::new(
+            store.clone(),
+            registry,
+            OrchestratorConfig {
+                max_step_attempts: 3,
+                ..OrchestratorConfig::default()
+            },
+            Clock::System,
+        )
+        .spawn();
+        orchestrator.waker().notify_one();
+        let quarantined = wait_finished(&store, &poison).await;
+        let finished = wait_finished(&store, &survivor).await;
+        orchestrator.shutdown().await;
+
+        assert_eq!(finished.status, RunStatus::Succeeded);
+        assert_eq!(quarantined.status, RunStatus::Failed);
+        assert_eq!(
+            counting.executions(&format!("{poison}:flaky")),
+            0,
+            "a quarantined run is not executed again"
+        );
+        assert_eq!(state(&quarantined, "flaky"), NodeState::Skipped);
+        let entry = &quarantined.nodes["_run"]["error"];
+        assert_eq!(entry["code"], "quarantined");
+        assert_eq!(entry["quarantined"], true);
+        assert!(
+            entry["message"]
+                .as_str()
+                .unwrap()
+                .contains("--max-step-attempts")
+        );
+        let summary = store.get_run_summary(&poison).await.unwrap().unwrap();
+        assert!(summary.quarantined);
+        assert!(
+            !store
+                .get_run_summary(&survivor)
+                .await
+                .unwrap()
+                .unwrap()
+                .quarantined
+        );
+        let events = store.list_run_events(&poison, 0, 100).await.unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(last.kind, RunEventKind::Finished);
+        assert_eq!(last.data["status"], "failed");
+        assert_eq!(last.data["quarantined"], true);
+        // Told like any failed run.
+        let deliveries = store
+            .list_deliveries("acme", "nep_poison", 10)
+            .await
+            .unwrap();
+        assert!(
+            deliveries
+                .iter()
+                .any(|d| d.run_id == poison && d.event_type == "run.failed"),
+            "{deliveries:?}"
+        );
+    }
+);

@@ -9,6 +9,8 @@
 //!   the very same 404 a missing one gets, so keys cannot probe for ids.
 //! - No credentials, or unknown or revoked ones → 401 with
 //!   `WWW-Authenticate: Bearer`. A company key on an admin-only route → 403.
+//! - `/metrics` takes the admin token or the operator's `--metrics-token`
+//!   (a scraper's credential that can do nothing else).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -119,6 +121,34 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
+/// Whether the request carries the admin token (no error either way).
+pub fn is_admin_token(state: &AppState, headers: &HeaderMap) -> bool {
+    bearer_token(headers).is_ok_and(|token| state.admin_token().matches(token))
+}
+
+/// Lets `/metrics` through for the admin token or the metrics token.
+pub async fn require_metrics_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = bearer_token(headers).map_err(|_| ApiError::Unauthorized {
+        detail: "/metrics needs `Authorization: Bearer <admin token or metrics token>` (--metrics-token)"
+            .to_owned(),
+        invalid_token: false,
+    })?;
+    if state.admin_token().matches(token)
+        || state
+            .metrics_token()
+            .is_some_and(|metrics| metrics.matches(token))
+    {
+        return Ok(());
+    }
+    match authenticate(state, token).await? {
+        Principal::Admin => Ok(()),
+        Principal::Company { .. } => Err(ApiError::Forbidden {
+            detail: "/metrics needs the admin token or the metrics token; a company API key cannot read it"
+                .to_owned(),
+        }),
+    }
+}
+
 async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     if state.admin_token().matches(token) {
         return Ok(Principal::Admin);
@@ -132,15 +162,22 @@ async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiErr
     if !token.starts_with(API_KEY_PREFIX) {
         return Err(invalid());
     }
-    match state
-        .store()
-        .find_api_key_by_hash(&sha256_hex(token))
-        .await?
-    {
-        Some(key) => Ok(Principal::Company {
-            company_id: key.company_id,
-            key_id: key.id,
-        }),
+    let key_hash = sha256_hex(token);
+    if let Some(principal) = state.principals().get(&key_hash) {
+        return Ok(principal);
+    }
+    let ticket = state.principals().begin();
+    match state.store().find_api_key_by_hash(&key_hash).await? {
+        Some(key) => {
+            let principal = Principal::Company {
+                company_id: key.company_id,
+                key_id: key.id,
+            };
+            state
+                .principals()
+                .insert(ticket, key_hash, principal.clone());
+            Ok(principal)
+        }
         None => Err(invalid()),
     }
 }

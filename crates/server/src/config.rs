@@ -9,7 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use moneyflow_core::size::{DEFAULT_NODE_LIMIT_BYTES, DEFAULT_RUN_LIMIT_BYTES, SizeLimits};
 use moneyflow_engine::delivery::{RetrySchedule, parse_delays, parse_duration};
+use moneyflow_engine::orchestrator::DEFAULT_MAX_STEP_ATTEMPTS;
 
 use crate::secret::SecretString;
 
@@ -84,9 +86,21 @@ pub struct Config {
     #[arg(long, env = "MONEYFLOW_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<SecretString>,
 
+    /// A token that may read `/metrics` and nothing else (for a Prometheus
+    /// scraper); the admin token may read it too. Prefer the environment
+    /// variable: a flag shows in `ps`.
+    #[arg(long, env = "MONEYFLOW_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
+
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MONEYFLOW_BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT_BYTES)]
     pub body_limit_bytes: usize,
+
+    /// Most problems one answer lists (422 `errors`, validation
+    /// `problems`); the rest are counted in `errors_omitted` /
+    /// `problems_omitted`.
+    #[arg(long, env = "MONEYFLOW_MAX_PROBLEMS", default_value_t = crate::error::DEFAULT_MAX_PROBLEMS, value_parser = at_least_one)]
+    pub max_problems: usize,
 
     /// Create the demo company, key and rule on first start.
     #[arg(long, env = "MONEYFLOW_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
@@ -98,9 +112,31 @@ pub struct Config {
     #[arg(long, env = "MONEYFLOW_ALLOW_PRIVATE_ADDRESSES")]
     pub allow_private_addresses: bool,
 
+    /// Largest response body `payment.tasks.http_request` reads, in bytes;
+    /// a larger answer fails the node with a permanent error naming this
+    /// limit, and is not stored.
+    #[arg(long, env = "MONEYFLOW_HTTP_RESPONSE_LIMIT_BYTES", default_value_t = moneyflow_engine::http::DEFAULT_RESPONSE_LIMIT_BYTES)]
+    pub http_response_limit_bytes: usize,
+
     /// Most runs this process executes at once; more wait in the queue.
     #[arg(long, env = "MONEYFLOW_MAX_IN_FLIGHT_RUNS", default_value_t = DEFAULT_MAX_IN_FLIGHT_RUNS, value_parser = at_least_one)]
     pub max_in_flight_runs: usize,
+
+    /// Largest resolved parameters, output or document of one node, in
+    /// bytes (compact JSON); a node past it fails, naming the limit.
+    #[arg(long, env = "MONEYFLOW_NODE_LIMIT_BYTES", default_value_t = DEFAULT_NODE_LIMIT_BYTES, value_parser = at_least_one)]
+    pub node_limit_bytes: usize,
+
+    /// Largest total one run stores (every node's parameters and output,
+    /// and the documents), in bytes; the node that would pass it fails.
+    #[arg(long, env = "MONEYFLOW_RUN_LIMIT_BYTES", default_value_t = DEFAULT_RUN_LIMIT_BYTES, value_parser = at_least_one)]
+    pub run_limit_bytes: usize,
+
+    /// How many times a run's step may start without committing (each one
+    /// crashed the process or lost its lease) before the run is
+    /// quarantined: failed, with a reason, without being executed again.
+    #[arg(long, env = "MONEYFLOW_MAX_STEP_ATTEMPTS", default_value_t = DEFAULT_MAX_STEP_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_step_attempts: u32,
 
     /// Waits between notification delivery attempts, comma-separated; the
     /// last one repeats (units ms, s, m, h, d).
@@ -182,6 +218,14 @@ impl Config {
         })
     }
 
+    /// The node and run size limits.
+    pub fn size_limits(&self) -> SizeLimits {
+        SizeLimits {
+            node_bytes: self.node_limit_bytes,
+            run_bytes: self.run_limit_bytes,
+        }
+    }
+
     /// The notification retry schedule these settings describe.
     pub fn notification_retry(&self) -> RetrySchedule {
         RetrySchedule {
@@ -200,10 +244,16 @@ impl Default for Config {
             store: StoreConfig::default(),
             ui_dir: PathBuf::from(DEFAULT_UI_DIR),
             admin_token: None,
+            metrics_token: None,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            max_problems: crate::error::DEFAULT_MAX_PROBLEMS,
             demo: true,
             allow_private_addresses: false,
+            http_response_limit_bytes: moneyflow_engine::http::DEFAULT_RESPONSE_LIMIT_BYTES,
             max_in_flight_runs: DEFAULT_MAX_IN_FLIGHT_RUNS,
+            node_limit_bytes: DEFAULT_NODE_LIMIT_BYTES,
+            run_limit_bytes: DEFAULT_RUN_LIMIT_BYTES,
+            max_step_attempts: DEFAULT_MAX_STEP_ATTEMPTS,
             notification_retry_delays: RetryDelays(RetrySchedule::default().delays),
             notification_retry_window: RetrySchedule::default().window,
             broker: None,
@@ -279,6 +329,8 @@ mod tests {
             "--allow-private-addresses",
             "--max-in-flight-runs",
             "64",
+            "--max-problems",
+            "7",
         ])
         .expect("parses");
         let config = parsed.config;
@@ -289,6 +341,7 @@ mod tests {
         assert!(!config.demo);
         assert!(config.allow_private_addresses);
         assert_eq!(config.max_in_flight_runs, 64);
+        assert_eq!(config.max_problems, 7);
     }
 
     #[test]
@@ -298,6 +351,38 @@ mod tests {
             .config;
         assert!(!config.allow_private_addresses);
         assert_eq!(config.max_in_flight_runs, DEFAULT_MAX_IN_FLIGHT_RUNS);
+        assert_eq!(config.size_limits(), SizeLimits::default());
+        assert_eq!(Config::default().size_limits(), SizeLimits::default());
+    }
+
+    #[test]
+    fn size_limits_parse_and_refuse_zero() {
+        let config = Wrapper::try_parse_from([
+            "moneyflow",
+            "--node-limit-bytes",
+            "1000",
+            "--run-limit-bytes",
+            "5000",
+        ])
+        .expect("parses")
+        .config;
+        assert_eq!(
+            config.size_limits(),
+            SizeLimits {
+                node_bytes: 1000,
+                run_bytes: 5000
+            }
+        );
+        assert!(Wrapper::try_parse_from(["moneyflow", "--node-limit-bytes", "0"]).is_err());
+        assert!(Wrapper::try_parse_from(["moneyflow", "--max-step-attempts", "0"]).is_err());
+        let config = Wrapper::try_parse_from(["moneyflow", "--max-step-attempts", "5"])
+            .expect("parses")
+            .config;
+        assert_eq!(config.max_step_attempts, 5);
+        assert_eq!(
+            Config::default().max_step_attempts,
+            DEFAULT_MAX_STEP_ATTEMPTS
+        );
     }
 
     #[test]

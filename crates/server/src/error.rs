@@ -8,12 +8,16 @@
 //! ```
 //!
 //! `type` is a stable URN that clients can match on; `retryable` says whether
-//! sending the same request again later may succeed. A 500 hides its cause
+//! sending the same request again later may succeed. `errors` lists at most
+//! `--max-problems` entries (the limit of the request being answered, see
+//! [`with_max_problems`]); `errors_omitted` counts the rest, so a body with
+//! 50,000 unknown fields gets a small answer. A 500 hides its cause
 //! from the caller and logs the whole cause chain with an incident id that
 //! both sides see.
 
 use std::any::Any;
 use std::error::Error as StdError;
+use std::future::Future;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +28,37 @@ use utoipa::ToSchema;
 
 /// Content type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Entries of `errors` (and of `/payment-rules/validate`'s `problems`) an
+/// answer lists by default; the rest are counted.
+pub const DEFAULT_MAX_PROBLEMS: usize = 100;
+
+tokio::task_local! {
+    /// The `--max-problems` of the request being answered.
+    static MAX_PROBLEMS: usize;
+}
+
+/// Runs `future` (a request's handling) with `max` as the most problems an
+/// error answer lists.
+pub async fn with_max_problems<F: Future>(max: usize, future: F) -> F::Output {
+    MAX_PROBLEMS.scope(max, future).await
+}
+
+/// Middleware: the request is answered under its server's `--max-problems`.
+pub async fn scope_max_problems(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    with_max_problems(state.max_problems(), next.run(request)).await
+}
+
+/// The most problems an answer lists: the request's `--max-problems`.
+pub fn max_problems() -> usize {
+    MAX_PROBLEMS
+        .try_with(|max| *max)
+        .unwrap_or(DEFAULT_MAX_PROBLEMS)
+}
 
 /// Seconds a client should wait before retrying when the store is unreachable.
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -86,11 +121,14 @@ pub enum ApiError {
     UnsupportedMediaType { detail: String },
 
     /// The body is JSON but not acceptable; `errors` lists every problem with
-    /// the JSON path at fault. Fix them all and send again.
+    /// the JSON path at fault (up to `--max-problems`, the rest counted in
+    /// `errors_omitted`). Fix them all and send again.
     #[error("validation failed: {detail}")]
     Validation {
         detail: String,
         errors: Vec<FieldError>,
+        /// Problems found but not in `errors` (beyond what was collected).
+        omitted: usize,
     },
 
     /// The company has no rule set, so a payment has nothing to run. Save one
@@ -128,11 +166,19 @@ pub struct ProblemDetails {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Every field at fault, when the problem is about the request's content.
+    /// Every field at fault, when the problem is about the request's
+    /// content: at most the server's `--max-problems` (default 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// How many more problems were found than `errors` lists; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub errors_omitted: u64,
     /// Whether sending the same request again later may succeed.
     pub retryable: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One field at fault.
@@ -210,6 +256,21 @@ impl ApiError {
                 if count == 1 { "" } else { "s" }
             ),
             errors: report.problems.into_iter().map(FieldError::from).collect(),
+            omitted: 0,
+        }
+    }
+
+    /// A 422 for the numbers of a body that are out of range
+    /// ([`moneyflow_core::validation::numbers_out_of_range`]).
+    pub fn numbers_out_of_range(problems: Vec<Problem>, total: usize) -> Self {
+        let omitted = total.saturating_sub(problems.len());
+        Self::Validation {
+            detail: format!(
+                "the request body has {total} number{} out of range; each is listed in `errors` with its path",
+                if total == 1 { "" } else { "s" }
+            ),
+            errors: problems.into_iter().map(FieldError::from).collect(),
+            omitted,
         }
     }
 
@@ -222,6 +283,7 @@ impl ApiError {
                 if count == 1 { "" } else { "s" }
             ),
             errors,
+            omitted: 0,
         }
     }
 
@@ -306,12 +368,33 @@ impl ApiError {
             status: status.as_u16(),
             detail: String::new(),
             errors: Vec::new(),
+            errors_omitted: 0,
             retryable: self.retryable(),
         };
         match self {
-            Self::BadRequest { detail, errors } | Self::Validation { detail, errors } => {
+            Self::BadRequest { detail, errors } => {
                 problem.detail = detail;
                 problem.errors = errors;
+            }
+            Self::Validation {
+                detail,
+                mut errors,
+                omitted,
+            } => {
+                let max = max_problems();
+                let dropped = errors.len().saturating_sub(max);
+                errors.truncate(max);
+                problem.errors = errors;
+                problem.errors_omitted = u64::try_from(omitted + dropped).unwrap_or(u64::MAX);
+                problem.detail = if problem.errors_omitted > 0 {
+                    format!(
+                        "{detail} (only the first {} are in `errors`; `errors_omitted` counts the other {})",
+                        problem.errors.len(),
+                        problem.errors_omitted
+                    )
+                } else {
+                    detail
+                };
             }
             Self::Unauthorized { detail, .. }
             | Self::Forbidden { detail }

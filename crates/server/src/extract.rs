@@ -3,7 +3,9 @@
 //!
 //! - [`JsonBody`]: the request body as JSON, used by every handler that
 //!   takes one. Not JSON-typed → 415 naming what is allowed; over the body
-//!   limit → 413; malformed → 400 whose detail gives line and column.
+//!   limit → 413; malformed → 400 whose detail gives line and column; a
+//!   number out of range (`1e999999`) → 422 `number_out_of_range` naming
+//!   its path, so it is never stored or echoed.
 //!   `Option<JsonBody<T>>` accepts an empty body as `None`.
 //! - [`RawJsonBody`]: the same checks, keeping the exact bytes as well as the
 //!   parsed value, for what must see the body as sent (webhook signatures,
@@ -36,7 +38,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         // sending the wrong thing learns it without uploading it all.
         check_json_content_type(req.headers())?;
         let bytes = read_body(req, state).await?;
-        parse_json(&bytes).map(JsonBody)
+        parse_checked(&bytes).map(JsonBody)
     }
 }
 
@@ -54,6 +56,7 @@ impl FromRequest<AppState> for RawJsonBody {
         check_json_content_type(req.headers())?;
         let bytes = read_body(req, state).await?;
         let value = parse_json(&bytes)?;
+        check_numbers(&value)?;
         Ok(Self { bytes, value })
     }
 }
@@ -73,7 +76,7 @@ impl<T: DeserializeOwned> OptionalFromRequest<AppState> for JsonBody<T> {
         if !content_type_present {
             check_json_content_type(&HeaderMap::new())?;
         }
-        parse_json(&bytes).map(|value| Some(JsonBody(value)))
+        parse_checked(&bytes).map(|value| Some(JsonBody(value)))
     }
 }
 
@@ -144,6 +147,26 @@ pub fn json_error_parts(error: &serde_json::Error) -> (usize, usize, String) {
     let suffix = format!(" at line {line} column {column}");
     let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
     (line, column, message)
+}
+
+/// Refuses numbers no part of MoneyFlow can hold, naming each one's path.
+fn check_numbers(value: &serde_json::Value) -> Result<(), ApiError> {
+    let (problems, total) =
+        moneyflow_core::validation::numbers_out_of_range(value, crate::error::max_problems());
+    if total == 0 {
+        Ok(())
+    } else {
+        Err(ApiError::numbers_out_of_range(problems, total))
+    }
+}
+
+/// The body parsed as JSON, its numbers checked, then read as a `T`.
+fn parse_checked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = parse_json(bytes)?;
+    check_numbers(&value)?;
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::invalid_fields(vec![FieldError::new("", "wrong_type", error.to_string())])
+    })
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -33,6 +33,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod auth;
 pub mod bench;
+pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod distributed;
@@ -62,6 +63,10 @@ pub fn app(state: AppState) -> Router {
         // After every route is added: it applies to the routes present.
         .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::scope_max_problems,
+        ))
         // Last resort: a panic answers a logged 500 problem instead of a
         // dropped connection.
         .layer(CatchPanicLayer::custom(error::panic_response))

@@ -111,10 +111,22 @@ pub async fn track_payments(
 }
 
 /// The metrics, in the Prometheus text exposition format (0.0.4).
-#[utoipa::path(get, path = "/metrics", tag = "health", security(()),
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4",
-               content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+         content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, description = "Neither the admin token nor the metrics token (`--metrics-token`)", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "A company API key: metrics are the operator's", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, crate::error::ApiError> {
+    crate::auth::require_metrics_access(&state, &headers).await?;
+    Ok(render(&state).await)
+}
+
+async fn render(state: &AppState) -> Response {
     let metrics = state.metrics();
     let store = state.store();
     let mut out = TextEncoder::new();
@@ -189,12 +201,54 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             store.queued_writes() as f64
         },
     );
+    match store.size_bytes().await {
+        Ok(bytes) => out.gauge(
+            "moneyflow_store_bytes",
+            "Bytes the store takes on disk (SQLite: the file, its WAL and index; PostgreSQL: the database).",
+            gauge_bytes(bytes),
+        ),
+        Err(error) => {
+            tracing::warn!(error = %crate::error::error_chain(&error), "metrics: the store size is unknown");
+        }
+    }
+    encode_process(&mut out);
     let mut response = (StatusCode::OK, out.finish()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(TEXT_CONTENT_TYPE),
     );
     response
+}
+
+/// The standard process gauges (the names Prometheus's client libraries
+/// use): CPU time is what `moneyflow bench` divides by the runs.
+fn encode_process(out: &mut TextEncoder) {
+    let stat = match procfs::process::Process::myself().and_then(|me| me.stat()) {
+        Ok(stat) => stat,
+        Err(error) => {
+            tracing::debug!(%error, "metrics: /proc/self/stat is unreadable");
+            return;
+        }
+    };
+    // Tick counts of one process stay far below 2^53: exact in an f64.
+    #[allow(clippy::cast_precision_loss)]
+    let cpu_seconds = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+    out.counter_f64(
+        "process_cpu_seconds_total",
+        "User and system CPU time the server process has used, in seconds.",
+        cpu_seconds,
+    );
+    out.gauge(
+        "process_resident_memory_bytes",
+        "Resident memory of the server process, in bytes.",
+        gauge_bytes(stat.rss * procfs::page_size()),
+    );
+}
+
+// Sizes far below 2^53 bytes: exact in an f64.
+#[allow(clippy::cast_precision_loss)]
+fn gauge_bytes(bytes: u64) -> f64 {
+    bytes as f64
 }
 
 // Counts of rows: far below 2^53, exact in an f64.

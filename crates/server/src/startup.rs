@@ -111,6 +111,7 @@ async fn settle_admin_token(
 pub fn builtin_registry(config: &Config) -> Registry {
     Registry::builtin(HttpPolicy {
         allow_private_addresses: config.allow_private_addresses,
+        response_limit_bytes: config.http_response_limit_bytes,
         ..HttpPolicy::default()
     })
 }
@@ -205,8 +206,18 @@ impl Application {
             max_in_flight: config.max_in_flight_runs.max(1),
             // A finished run's deliveries are committed with its last step.
             on_run_finished: deliveries.as_ref().map(DeliveryHandle::waker),
+            limits: config.size_limits(),
+            max_step_attempts: config.max_step_attempts,
             ..OrchestratorConfig::default()
         };
+        if config.broker.is_some() && config.max_step_attempts >= config.broker_delivery_limit {
+            // Each failed step is a failed delivery: the broker gives up first.
+            tracing::warn!(
+                max_step_attempts = config.max_step_attempts,
+                broker_delivery_limit = config.broker_delivery_limit,
+                "poison runs are dead-lettered by the broker before they are quarantined: set --max-step-attempts below --broker-delivery-limit"
+            );
+        }
         let broker = match config.broker_config() {
             Some(broker_config) => Some(Broker::connect(broker_config).await?),
             None => None,
@@ -267,7 +278,15 @@ impl Application {
             waker,
             config.allow_private_addresses,
         )
-        .with_metrics(metrics);
+        .with_metrics(metrics)
+        .with_max_problems(config.max_problems)
+        .with_metrics_token(
+            config
+                .metrics_token
+                .as_ref()
+                .map(AdminTokenHash::from_token),
+        )
+        .with_size_limits(config.size_limits());
         if let Some(broker) = broker {
             state = state.with_broker(broker);
         }

@@ -2,19 +2,21 @@
 //! task registry (whose catalogue validation uses, and which simulations
 //! run), the orchestrator's waker, the body limit, the address policy for
 //! notification endpoints, the metrics `/metrics` reports (shared with the
-//! orchestrator) and the shutdown signal live event streams end on. Cheap
+//! orchestrator), the size limits and the shutdown signal live event streams end on. Cheap
 //! to clone (one `Arc`).
 
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use moneyflow_core::catalogue::Catalogue;
+use moneyflow_core::size::SizeLimits;
 use moneyflow_engine::Registry;
 use moneyflow_engine::http::HttpPolicy;
 use moneyflow_store::Store;
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::auth::AdminTokenHash;
+use crate::cache::{CurrentVersionCache, PrincipalCache};
 use crate::metrics::Metrics;
 use crate::remote_events::RemoteNews;
 
@@ -29,6 +31,8 @@ struct Inner {
     registry: Arc<Registry>,
     waker: Arc<Notify>,
     body_limit: usize,
+    /// Most problems an answer lists (`--max-problems`).
+    max_problems: usize,
     /// Whether notification endpoints may be private or loopback addresses
     /// (`--allow-private-addresses`).
     allow_private_addresses: bool,
@@ -36,6 +40,9 @@ struct Inner {
     tasks_body: OnceLock<Bytes>,
     /// What `/metrics` reports; shared with the orchestrator.
     metrics: Metrics,
+    /// The hash of `--metrics-token`, which may read `/metrics` (as may the
+    /// admin token).
+    metrics_token: Option<AdminTokenHash>,
     /// Set once the server is stopping: live event streams end on it.
     shutdown: watch::Sender<bool>,
     /// RabbitMQ in distributed mode: readiness and the dead letters.
@@ -43,6 +50,17 @@ struct Inner {
     /// Run events other processes committed (PostgreSQL's `LISTEN`), for
     /// the event streams.
     remote_events: broadcast::Sender<RemoteNews>,
+    /// API keys' principals, kept briefly (see [`crate::cache`]).
+    principals: PrincipalCache,
+    /// Companies' current rule versions, kept briefly (see [`crate::cache`]).
+    current_versions: CurrentVersionCache,
+    /// Bumped whenever this process revokes an API key: streams opened with
+    /// a key check it at once (they also check every few seconds, for keys
+    /// revoked by another process).
+    key_revocations: watch::Sender<u64>,
+    /// The node and run size limits simulations apply and saves check
+    /// literal parameters against (the orchestrator has the same).
+    size_limits: SizeLimits,
 }
 
 impl AppState {
@@ -78,12 +96,18 @@ impl AppState {
                 registry,
                 waker,
                 body_limit,
+                max_problems: crate::error::DEFAULT_MAX_PROBLEMS,
                 allow_private_addresses,
                 tasks_body: OnceLock::new(),
                 metrics: Metrics::default(),
+                metrics_token: None,
                 shutdown: watch::Sender::new(false),
                 broker: None,
                 remote_events: broadcast::Sender::new(crate::remote_events::CAPACITY),
+                principals: PrincipalCache::default(),
+                current_versions: CurrentVersionCache::default(),
+                key_revocations: watch::Sender::new(0),
+                size_limits: SizeLimits::default(),
             }),
         }
     }
@@ -102,7 +126,51 @@ impl AppState {
         self
     }
 
-    /// What `/metrics` reports.
+    /// Lists at most `max` problems per answer (`--max-problems`); only
+    /// before the state is shared.
+    pub fn with_max_problems(mut self, max: usize) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.max_problems = max,
+            None => tracing::error!("AppState::with_max_problems on a shared state: not set"),
+        }
+        self
+    }
+
+    /// Applies `limits` (`--node-limit-bytes`, `--run-limit-bytes`) instead
+    /// of the defaults; only before the state is shared.
+    pub fn with_size_limits(mut self, limits: SizeLimits) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.size_limits = limits,
+            None => tracing::error!(
+                "AppState::with_size_limits on a shared state: the limits are not replaced"
+            ),
+        }
+        self
+    }
+
+    /// Most problems an answer lists.
+    pub fn max_problems(&self) -> usize {
+        self.inner.max_problems
+    }
+
+    /// Lets `token` read `/metrics`; only before the state is shared.
+    pub fn with_metrics_token(mut self, token: Option<AdminTokenHash>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.metrics_token = token,
+            None => tracing::error!("AppState::with_metrics_token on a shared state: not set"),
+        }
+        self
+    }
+
+    /// The hash of the metrics token, when one is configured.
+    pub fn metrics_token(&self) -> Option<&AdminTokenHash> {
+        self.inner.metrics_token.as_ref()
+    }
+
+    pub fn size_limits(&self) -> SizeLimits {
+        self.inner.size_limits
+    }
+
     /// Adds the broker (distributed mode); only before the state is shared.
     pub fn with_broker(mut self, broker: moneyflow_broker::Broker) -> Self {
         match Arc::get_mut(&mut self.inner) {
@@ -128,6 +196,16 @@ impl AppState {
     /// Changes to `true` when the server begins to stop.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Tells the streams opened with a key that a key was revoked.
+    pub fn key_revoked(&self) {
+        self.inner.key_revocations.send_modify(|count| *count += 1);
+    }
+
+    /// Changes whenever this process revokes a key.
+    pub fn key_revocations(&self) -> watch::Receiver<u64> {
+        self.inner.key_revocations.subscribe()
     }
 
     /// News of run events other processes committed.
@@ -172,6 +250,16 @@ impl AppState {
     /// Largest request body, in bytes.
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// API keys' principals (forget them when a key is revoked).
+    pub fn principals(&self) -> &PrincipalCache {
+        &self.inner.principals
+    }
+
+    /// Companies' current rule versions (offer the new one after a save).
+    pub fn current_versions(&self) -> &CurrentVersionCache {
+        &self.inner.current_versions
     }
 
     pub(crate) fn tasks_body(&self) -> &OnceLock<Bytes> {

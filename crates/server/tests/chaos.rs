@@ -28,6 +28,8 @@ const KILL_EVERY: Duration = Duration::from_secs(2);
 /// Kills and the broker restart return deliveries: this test is about
 /// losing nothing, not about poison messages.
 const DELIVERY_LIMIT: u32 = 50;
+/// Likewise, no run is quarantined for the steps the kills interrupt.
+const MAX_STEP_ATTEMPTS: u32 = 40;
 
 fn broker_url() -> String {
     std::env::var("MONEYFLOW_TEST_AMQP_URL")
@@ -52,6 +54,7 @@ impl Process {
             .args(["--broker", &broker_url()])
             .args(["--broker-queue", &setup.queue])
             .args(["--broker-delivery-limit", &DELIVERY_LIMIT.to_string()])
+            .args(["--max-step-attempts", &MAX_STEP_ATTEMPTS.to_string()])
             .args(["--demo", if demo { "true" } else { "false" }])
             .env("MONEYFLOW_ADMIN_TOKEN", ADMIN)
             // The broker restart's connection errors are expected.

@@ -1,7 +1,12 @@
-//! Crash recovery, end to end: `moneyflow up` as a child process takes 2,000
-//! payments, is killed with SIGKILL midway, and is started again on the same
-//! data. Every accepted event must end with exactly one finished run, no
-//! document twice, and no completed node executed again.
+//! Crash recovery, end to end, with `moneyflow up` as a child process.
+//!
+//! - It takes 2,000 payments, is killed with SIGKILL midway, and is started
+//!   again on the same data. Every accepted event must end with exactly one
+//!   finished run, no document twice, and no completed node executed again.
+//! - A run whose step is under way at every SIGKILL (the process dies with
+//!   its lease, as it would on a crash the step causes) is quarantined after
+//!   `--max-step-attempts` such deaths, and the restarted server serves the
+//!   other companies.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -23,9 +28,15 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &std::path::Path, port: u16) -> Self {
+        Self::start_with(data_dir, port, &[])
+    }
+
+    /// [`Self::start`] with more flags.
+    fn start_with(data_dir: &std::path::Path, port: u16, flags: &[&str]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_moneyflow"))
             .args(["up", "--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
+            .args(flags)
             .env("MONEYFLOW_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -286,4 +297,118 @@ async fn wait_finished(client: &reqwest::Client, url: &str, run_id: &str) -> Val
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A local endpoint that accepts connections and never answers, holding
+/// them open; counts them. A step calling it is under way until the
+/// process dies.
+async fn hanging_endpoint() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hang", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (url, connections)
+}
+
+async fn post(client: &reqwest::Client, url: &str, path: &str, body: &Value) -> Value {
+    let response = client
+        .post(format!("{url}{path}"))
+        .bearer_auth(ADMIN)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    assert!((200..300).contains(&status), "POST {path}: {status} {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_whose_step_dies_with_the_server_three_times_is_quarantined() {
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let port = free_port();
+    let flags = ["--allow-private-addresses", "--max-step-attempts", "3"];
+    let (endpoint, connections) = hanging_endpoint().await;
+    let mut server = Server::start_with(data.path(), port, &flags);
+    server.wait_ready(&client).await;
+    post(&client, &server.url, "/payment-rules", &json!({
+        "company_id": "poison",
+        "rules": [{"node_type": "task", "node_id": "call", "task_name": "payment.tasks.http_request",
+                   "timeout_ms": 600_000, "parameters": {"url": endpoint}}]
+    }))
+    .await;
+    let accepted = post(
+        &client,
+        &server.url,
+        "/payment",
+        &json!({
+            "company_id": "poison", "event_id": "poison-1", "type": "product", "total": "1.00",
+            "currency": "BRL", "product": {"id": "p", "type": "book"}
+        }),
+    )
+    .await;
+    let poison_run = accepted["run_id"].as_str().unwrap().to_owned();
+
+    // Three starts; each dies (SIGKILL) while the run's step waits on the
+    // endpoint, holding the run's lease.
+    for death in 1..=3 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while connections.load(Ordering::SeqCst) < death {
+            assert!(
+                Instant::now() < deadline,
+                "start {death}: the step did not begin"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.kill();
+        server = Server::start_with(data.path(), port, &flags);
+        server.wait_ready(&client).await;
+    }
+
+    // The fourth start quarantines it instead of calling the endpoint again.
+    let run = wait_finished(&client, &server.url, &poison_run).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(run["quarantined"], true, "{run:#}");
+    assert_eq!(run["error"]["code"], "quarantined", "{run:#}");
+    let reason = run["error"]["message"].as_str().unwrap();
+    assert!(reason.contains("--max-step-attempts"), "{reason}");
+    assert_eq!(run["nodes"][0]["state"], "failure", "{run:#}");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        3,
+        "not executed a fourth time"
+    );
+    let listed: Value = client
+        .get(format!("{}/runs?company_id=poison", server.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"][0]["run_id"],
+        poison_run.as_str(),
+        "{listed:#}"
+    );
+    assert_eq!(listed["items"][0]["quarantined"], true, "{listed:#}");
+
+    // Everyone else is served.
+    let accepted = post(&client, &server.url, "/payment", &event(0)).await;
+    let run = wait_finished(&client, &server.url, accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    server.kill();
 }

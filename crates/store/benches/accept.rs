@@ -40,6 +40,7 @@ fn new_event(n: u64) -> NewEvent {
         company_id: "bench".to_owned(),
         event_id: id.clone(),
         idempotency_key: id.clone(),
+        webhook_id: None,
         body_sha256: format!("{n:064x}"),
         body: BODY.replace("EVENT", &id),
         event_type: "product".to_owned(),

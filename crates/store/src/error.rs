@@ -1,4 +1,5 @@
-//! Maps sqlx errors onto the core's [`StoreError`], so callers decide on
+//! Maps driver errors (sqlx on both backends, rusqlite on SQLite's writer
+//! thread and readers) onto the core's [`StoreError`], so callers decide on
 //! retries by variant and never see a driver type.
 //!
 //! - could not reach or keep the database (I/O, TLS, pool timeout or closed,
@@ -14,6 +15,7 @@
 //! perhaps for one request only (re-run each alone).
 
 use moneyflow_core::ports::StoreError;
+use rusqlite::ffi;
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::migrate::MigrateError;
 use sqlx::sqlite::SqliteError;
@@ -112,6 +114,48 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Internal(what.into().into())
 }
 
+/// [`from_sqlx`] for rusqlite: the same classes, from SQLite's result codes.
+pub(crate) fn from_rusqlite(err: rusqlite::Error) -> StoreError {
+    from_rusqlite_as(err, None, None)
+}
+
+/// [`from_sqlx_as`] for rusqlite: names the conflicting and the missing
+/// thing the way the caller knows them, when given.
+pub(crate) fn from_rusqlite_as(
+    err: rusqlite::Error,
+    conflict: Option<String>,
+    missing: Option<String>,
+) -> StoreError {
+    let Some(code) = rusqlite_code(&err) else {
+        return StoreError::Internal(Box::new(err));
+    };
+    match code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            StoreError::Conflict(conflict.unwrap_or_else(|| err.to_string()))
+        }
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+            StoreError::NotFound(missing.unwrap_or_else(|| err.to_string()))
+        }
+        code if sqlite_transient(code) => StoreError::Unavailable(Box::new(err)),
+        _ => StoreError::Internal(Box::new(err)),
+    }
+}
+
+/// [`is_outage`] for rusqlite: the database file cannot be written now
+/// (busy past the timeout, I/O error, disk full, cannot open), for every
+/// request of a batch alike.
+pub(crate) fn rusqlite_outage(err: &rusqlite::Error) -> bool {
+    rusqlite_code(err).is_some_and(sqlite_transient)
+}
+
+/// The extended result code of an error SQLite itself reported.
+fn rusqlite_code(err: &rusqlite::Error) -> Option<i32> {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code),
+        _ => None,
+    }
+}
+
 fn from_database(
     db: Box<dyn DatabaseError>,
     conflict: Option<String>,
@@ -168,8 +212,11 @@ fn postgres_transient(sqlstate: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use moneyflow_core::ports::StoreError;
+
     use super::{
-        connection_lost, connection_suspect, is_outage, postgres_transient, sqlite_transient,
+        connection_lost, connection_suspect, from_rusqlite_as, is_outage, postgres_transient,
+        rusqlite_outage, sqlite_transient,
     };
 
     #[test]
@@ -192,5 +239,27 @@ mod tests {
         // One request's problem: neither.
         let decode = sqlx::Error::RowNotFound;
         assert!(!is_outage(&decode) && !connection_lost(&decode));
+    }
+
+    #[test]
+    fn rusqlite_errors_are_classified_like_sqlx_ones() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let err = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        assert!(!rusqlite_outage(&err));
+        assert!(matches!(
+            from_rusqlite_as(err, Some("key a".into()), None),
+            StoreError::Conflict(m) if m == "key a"
+        ));
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(rusqlite_outage(&busy));
+        assert!(matches!(
+            from_rusqlite_as(busy, None, None),
+            StoreError::Unavailable(_)
+        ));
     }
 }

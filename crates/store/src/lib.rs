@@ -34,6 +34,8 @@
 //! - `monitoring.rs`: the monitoring ports dispatched to a backend.
 //! - `error.rs`: sqlx errors → [`StoreError`] (unavailable, conflict, not
 //!   found, internal), the one place retry-safety is decided.
+//! - `data_dir.rs`: the data directory and database files, private to the
+//!   server's user (`0700`/`0600`), tightened at start.
 //! - `codec.rs`: how timestamps (UTC, microseconds) and JSON (text,
 //!   byte-exact) are kept in columns, alike on both backends.
 //! - `testing.rs` (feature `testing`): fresh migrated databases for tests.
@@ -58,6 +60,7 @@ use time::OffsetDateTime;
 use tracing::instrument;
 
 mod codec;
+mod data_dir;
 mod error;
 mod notifications;
 pub mod postgres;
@@ -140,9 +143,10 @@ impl Store {
     /// `config`.
     #[instrument(level = "debug", skip_all, fields(dir = %dir.display()))]
     pub async fn open_data_dir_with_config(dir: &Path, config: WriterConfig) -> StoreResult<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let db = dir.join(SQLITE_FILE_NAME);
+        data_dir::prepare(dir, &db).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Store::Sqlite(
-            SqliteStore::open_with_config(&dir.join(SQLITE_FILE_NAME), config).await?,
+            SqliteStore::open_with_config(&db, config).await?,
         ))
     }
 
@@ -168,6 +172,15 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.ping().await,
             Store::Postgres(s) => s.ping().await,
+        }
+    }
+
+    /// Bytes the data takes on disk: SQLite's file with its write-ahead log
+    /// and shared-memory index, or the PostgreSQL database's size.
+    pub async fn size_bytes(&self) -> StoreResult<u64> {
+        match self {
+            Store::Sqlite(s) => s.size_bytes().await,
+            Store::Postgres(s) => s.size_bytes().await,
         }
     }
 
@@ -370,6 +383,10 @@ impl RunStore for Store {
     async fn release_lease(&self, run_id: &str, owner: &str) -> StoreResult<()> {
         dispatch!(self.release_lease(run_id, owner))
     }
+
+    async fn reset_claims(&self, run_ids: &[String]) -> StoreResult<()> {
+        dispatch!(self.reset_claims(run_ids))
+    }
 }
 
 // After the macro: textual scope.
@@ -396,5 +413,10 @@ impl SigningSecretStore for Store {
         now: OffsetDateTime,
     ) -> StoreResult<Vec<SigningSecret>> {
         dispatch!(self.active_signing_secrets(company_id, now))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(company_id = company_id, secret_id = id))]
+    async fn delete_signing_secret(&self, company_id: &str, id: &str) -> StoreResult<bool> {
+        dispatch!(self.delete_signing_secret(company_id, id))
     }
 }

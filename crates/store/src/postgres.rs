@@ -140,6 +140,15 @@ impl PgStore {
         Ok(())
     }
 
+    /// The database's size on disk (every table, index and TOAST of it).
+    pub async fn size_bytes(&self) -> StoreResult<u64> {
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// The pool, for this crate's later modules and for tests that need raw SQL.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -1,11 +1,15 @@
 //! The ports on SQLite: one database file (WAL) in the data directory, the
 //! default for `moneyflow up`.
 //!
-//! Two sets of connections:
-//! - the pool, for reads and for the rare writes (companies, keys, rules,
-//!   settings, signing secrets);
-//! - the group-commit writer's own connection (`writer.rs`) for the
-//!   hot writes: events, claims, leases, step commits (`sqlite/runs.rs`).
+//! Three kinds of connections:
+//! - the writer thread's own rusqlite connection (`sqlite/writer.rs`) for
+//!   every write of the hot path: events, claims, leases, step commits,
+//!   redrives, batched into one transaction each;
+//! - a few rusqlite read connections (`sqlite/connection.rs`) for what the
+//!   engine and monitoring read: runs, documents, run events, listings;
+//! - the sqlx pool, for migrations and the cold paths (companies, keys,
+//!   rules, settings, signing secrets, notification endpoints and
+//!   deliveries).
 //!
 //! Writes serialise on SQLite's single write lock; `busy_timeout` makes a
 //! writer wait for it instead of failing. A transaction that reads before it
@@ -13,17 +17,23 @@
 //! IMMEDIATE`, so it holds the write lock from its first read and two of them
 //! cannot both read the same latest version.
 //!
+//! `sqlite::memory:` is a private database file in a temporary directory,
+//! removed with the store's last clone: the writer, the readers and the pool
+//! need one database they can all open.
+//!
 //! - `runs.rs`: events, runs, the queue and documents.
 //! - `secrets.rs`: webhook signing secrets.
-//! - `events.rs`: run events (appended by the writer's batches), run
+//! - `events.rs`: run events (appended by the writer's requests), run
 //!   listings, the queue's gauges and redrive.
 //! - `notifications.rs`: notification endpoints, the deliveries outbox and
 //!   their attempts; recent runs with their events (backtests).
+//! - `writer.rs`: the writer thread; `connection.rs`: opening connections
+//!   and the read connections.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use moneyflow_core::ports::{
     ApiKey, ApiKeyStore, Company, CompanyStore, NewApiKey, RuleStore, RuleVersion,
@@ -36,36 +46,43 @@ use sqlx::sqlite::{
 };
 
 use crate::codec::{from_micros, now, rules_from_text, rules_to_text, to_micros};
-use crate::error::{from_migrate, from_sqlx, from_sqlx_as};
-use crate::writer::{self, WriterConfig, WriterHandle};
+use crate::error::{from_migrate, from_rusqlite, from_sqlx, from_sqlx_as};
+use crate::writer::{WriterConfig, WriterHandle, channel};
+use connection::{BUSY_TIMEOUT, Readers};
 
+mod connection;
 mod events;
 mod notifications;
 mod runs;
 mod secrets;
+mod writer;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// How long a connection waits for another's write lock before giving up
-/// with `SQLITE_BUSY` (reported as [`StoreError::Unavailable`]).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Readers run in parallel under WAL; writers queue on the file lock, so
-/// more connections would only add waiting.
+/// The sqlx pool's connections: cold paths only. Readers run in parallel
+/// under WAL; writers queue on the file lock, so more would only wait.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// The SQLite backend. Cloning shares the pool and the writer; the writer
-/// stops when the last clone is dropped.
+/// Read connections for the hot reads, one per read at a time.
+const READERS: usize = 4;
+
+/// The SQLite backend. Cloning shares the pool, the readers and the writer;
+/// the writer stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: WriterHandle,
+    readers: Readers,
+    /// The temporary directory of `sqlite::memory:`, removed with the last
+    /// clone.
+    _temporary: Option<Arc<tempfile::TempDir>>,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("pool_size", &self.pool.size())
+            .field("readers", &self.readers)
             .field("writer", &self.writer)
             .finish()
     }
@@ -81,12 +98,14 @@ impl SqliteStore {
     /// [`SqliteStore::connect`] with a writer configured by `config`
     /// (`writers` is ignored: SQLite has one writer).
     pub async fn connect_with_config(url: &str, config: WriterConfig) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url).map_err(from_sqlx)?;
-        // An in-memory database lives as long as a connection to it: one
-        // connection, never recycled, or the data would vanish (and a shared
-        // cache between connections fails with SQLITE_LOCKED, not busy).
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::connect_with(options, in_memory, config).await
+        if in_memory {
+            let dir = tempfile::tempdir().map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            let path = dir.path().join(crate::SQLITE_FILE_NAME);
+            return Self::connect_with(path, config, Some(Arc::new(dir))).await;
+        }
+        let options = SqliteConnectOptions::from_str(url).map_err(from_sqlx)?;
+        Self::connect_with(options.get_filename().to_owned(), config, None).await
     }
 
     /// Opens (creating it if missing) the database file at `path`.
@@ -96,56 +115,46 @@ impl SqliteStore {
 
     /// [`SqliteStore::open`] with a writer configured by `config`.
     pub async fn open_with_config(path: &Path, config: WriterConfig) -> StoreResult<Self> {
-        Self::connect_with(SqliteConnectOptions::new().filename(path), false, config).await
+        Self::connect_with(path.to_owned(), config, None).await
     }
 
     async fn connect_with(
-        options: SqliteConnectOptions,
-        in_memory: bool,
+        path: PathBuf,
         config: WriterConfig,
+        temporary: Option<Arc<tempfile::TempDir>>,
     ) -> StoreResult<Self> {
-        let options = options
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk when it returns, so a 202 means
-            // durable even across power loss. The group-commit writer pays
-            // that fsync once per batch, not once per event.
+            // FULL: a commit is on disk when it returns (see
+            // `connection::open`, which the writer and readers use).
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool_options = if in_memory {
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
-        };
-        let pool = pool_options
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await
             .map_err(from_sqlx)?;
-        // The writer's own connection, held between batches, in a pool of
-        // one so a broken connection is replaced. In memory there is only
-        // the one connection: the writer borrows it per batch.
-        let (writer_pool, hold_connection) = if in_memory {
-            (pool.clone(), false)
-        } else {
-            let writer_pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(BUSY_TIMEOUT)
-                .connect_with(options)
+        let (writer, rx) = channel(config);
+        let conn = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || connection::open(&path))
                 .await
-                .map_err(from_sqlx)?;
-            (writer_pool, true)
+                .map_err(|e| StoreError::Internal(format!("opening SQLite panicked: {e}").into()))?
+                .map_err(from_rusqlite)?
         };
-        let (writer, tasks) = writer::writers(&writer_pool, config, 1, hold_connection);
-        for task in tasks {
-            tokio::spawn(task.run());
-        }
-        Ok(Self { pool, writer })
+        writer::Writer::new(conn, path.clone(), rx, writer.parts(), config.max_batch)
+            .spawn()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(Self {
+            pool,
+            writer,
+            readers: Readers::new(path, READERS),
+            _temporary: temporary,
+        })
     }
 
     /// Transactions the group-commit writer has committed so far: fewer than
@@ -178,6 +187,27 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)?;
         Ok(())
+    }
+
+    /// The database file with its `-wal` and `-shm` companions; an
+    /// in-memory database counts its pages.
+    pub async fn size_bytes(&self) -> StoreResult<u64> {
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+        if file.is_empty() {
+            let bytes: i64 = sqlx::query_scalar(
+                "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+            return Ok(u64::try_from(bytes).unwrap_or(0));
+        }
+        let size = |path: String| std::fs::metadata(path).map_or(0, |m| m.len());
+        Ok(size(format!("{file}-wal")) + size(format!("{file}-shm")) + size(file))
     }
 
     /// The pool, for this crate's later modules and for tests that need raw SQL.

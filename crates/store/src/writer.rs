@@ -18,9 +18,12 @@
 //! - Lifetime: the writers stop when the store's last handle is dropped and
 //!   the channel closes.
 //!
-//! What a batch writes is each backend's business ([`BatchDb::run_ops`],
-//! in `sqlite/runs.rs` and `postgres/runs.rs`); this module moves requests
-//! and answers, and fixes the order a batch runs in ([`Plan`]).
+//! What a batch writes is each backend's business: on PostgreSQL,
+//! [`BatchDb::run_ops`] (`postgres/runs.rs`) run by the writer tasks here;
+//! on SQLite, a thread of its own on a rusqlite connection
+//! (`sqlite/writer.rs`) that takes requests from the same kind of channel.
+//! This module moves requests and answers, and fixes the order a batch
+//! runs in ([`Plan`]).
 //!
 //! - Run events: a batch appends the run events of what it wrote in the same
 //!   transaction; once it has committed, and before anyone is answered, the
@@ -32,14 +35,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use moneyflow_core::ports::{AcceptOutcome, NewEvent, StepCommit, StoreError, StoreResult};
+use moneyflow_core::ports::{
+    AcceptOutcome, NewEvent, Redrive, RunSummary, StepCommit, StoreError, StoreResult,
+};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::{debug, warn};
 
-use crate::error::{connection_lost, connection_suspect, from_sqlx, from_sqlx_as, is_outage};
+use crate::error::{
+    connection_lost, connection_suspect, from_rusqlite_as, from_sqlx, from_sqlx_as, is_outage,
+};
 use crate::run_events::{EventSink, Feed};
 
 /// How the group-commit writer queues and batches writes.
@@ -71,6 +78,10 @@ pub(crate) enum WriteOp {
     Claim(Claim),
     Renew(Renewal),
     Commit(StepCommit),
+    /// SQLite only (PostgreSQL redrives in a transaction of its own).
+    Redrive(Redrive),
+    /// SQLite only: `release_all_leases`.
+    ReleaseAll,
 }
 
 /// `claim_runs`, with the lease's end already computed.
@@ -89,21 +100,39 @@ pub(crate) struct Renewal {
 }
 
 impl WriteOp {
-    /// This request's own error, when it failed in a transaction of its own;
-    /// names things the way the caller knows them.
-    fn error(&self, err: sqlx::Error) -> StoreError {
+    /// What this request's conflict and missing reference are, the way the
+    /// caller knows them (the databases' own messages do not say).
+    fn names(&self) -> Option<(String, String)> {
         match self {
-            WriteOp::Accept(event) => from_sqlx_as(
-                err,
-                || format!("run {}", event.run_id),
-                || format!("company {}", event.company_id),
-            ),
-            WriteOp::Commit(step) => from_sqlx_as(
-                err,
-                || format!("a document of run {}", step.run_id),
-                || format!("run {}", step.run_id),
-            ),
-            WriteOp::Claim(_) | WriteOp::Renew(_) => from_sqlx(err),
+            WriteOp::Accept(event) => Some((
+                format!("run {}", event.run_id),
+                format!("company {}", event.company_id),
+            )),
+            WriteOp::Commit(step) => Some((
+                format!("a document of run {}", step.run_id),
+                format!("run {}", step.run_id),
+            )),
+            WriteOp::Redrive(redrive) => Some((
+                format!("run {}", redrive.run_id),
+                format!("run {}", redrive.run_id),
+            )),
+            WriteOp::Claim(_) | WriteOp::Renew(_) | WriteOp::ReleaseAll => None,
+        }
+    }
+
+    /// This request's own error, when it failed in a transaction of its own.
+    fn error(&self, err: sqlx::Error) -> StoreError {
+        match self.names() {
+            Some((conflict, missing)) => from_sqlx_as(err, || conflict, || missing),
+            None => from_sqlx(err),
+        }
+    }
+
+    /// [`WriteOp::error`] for SQLite's writer thread.
+    pub(crate) fn rusqlite_error(&self, err: rusqlite::Error) -> StoreError {
+        match self.names() {
+            Some((conflict, missing)) => from_rusqlite_as(err, Some(conflict), Some(missing)),
+            None => from_rusqlite_as(err, None, None),
         }
     }
 }
@@ -113,6 +142,9 @@ pub(crate) enum Reply {
     Accepted(AcceptOutcome),
     Claimed(Vec<String>),
     Done,
+    /// Leases released.
+    Released(u64),
+    Redriven(RunSummary),
 }
 
 impl Reply {
@@ -133,6 +165,20 @@ impl Reply {
     pub(crate) fn into_done(self) -> StoreResult<()> {
         match self {
             Reply::Done => Ok(()),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) fn into_released(self) -> StoreResult<u64> {
+        match self {
+            Reply::Released(count) => Ok(count),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) fn into_redriven(self) -> StoreResult<RunSummary> {
+        match self {
+            Reply::Redriven(summary) => Ok(summary),
             _ => Err(mismatched()),
         }
     }
@@ -166,15 +212,18 @@ pub(crate) trait BatchDb: Database {
 /// write), so any order is one they could have arrived in:
 ///
 /// 1. step commits, which free queue entries and fence on leases;
-/// 2. accepts, sorted by (company, idempotency key) — arrival order among
+/// 2. redrives (SQLite), which queue failed runs again;
+/// 3. accepts, sorted by (company, idempotency key) — arrival order among
 ///    equal keys, so the first one wins — so concurrent PostgreSQL writers
 ///    take the key locks in one order and cannot deadlock on them;
-/// 3. lease renewals;
-/// 4. claims last, so they can take the runs accepted in the same batch.
+/// 4. lease renewals, then releases (SQLite);
+/// 5. claims last, so they can take the runs accepted in the same batch.
 pub(crate) struct Plan<'a> {
     pub commits: Vec<(usize, &'a StepCommit)>,
+    pub redrives: Vec<(usize, &'a Redrive)>,
     pub accepts: Vec<(usize, &'a NewEvent)>,
     pub renewals: Vec<(usize, &'a Renewal)>,
+    pub releases: Vec<usize>,
     pub claims: Vec<(usize, &'a Claim)>,
 }
 
@@ -182,15 +231,19 @@ impl<'a> Plan<'a> {
     pub(crate) fn new(ops: &'a [WriteOp]) -> Self {
         let mut plan = Plan {
             commits: Vec::new(),
+            redrives: Vec::new(),
             accepts: Vec::new(),
             renewals: Vec::new(),
+            releases: Vec::new(),
             claims: Vec::new(),
         };
         for (i, op) in ops.iter().enumerate() {
             match op {
                 WriteOp::Commit(step) => plan.commits.push((i, step)),
+                WriteOp::Redrive(redrive) => plan.redrives.push((i, redrive)),
                 WriteOp::Accept(event) => plan.accepts.push((i, event)),
                 WriteOp::Renew(renewal) => plan.renewals.push((i, renewal)),
+                WriteOp::ReleaseAll => plan.releases.push(i),
                 WriteOp::Claim(claim) => plan.claims.push((i, claim)),
             }
         }
@@ -199,6 +252,18 @@ impl<'a> Plan<'a> {
             (&a.company_id, &a.idempotency_key).cmp(&(&b.company_id, &b.idempotency_key))
         });
         plan
+    }
+
+    /// The requests' indexes in the order the batch runs them.
+    pub(crate) fn order(&self) -> Vec<usize> {
+        let mut order = Vec::new();
+        order.extend(self.commits.iter().map(|(i, _)| *i));
+        order.extend(self.redrives.iter().map(|(i, _)| *i));
+        order.extend(self.accepts.iter().map(|(i, _)| *i));
+        order.extend(self.renewals.iter().map(|(i, _)| *i));
+        order.extend(self.releases.iter().copied());
+        order.extend(self.claims.iter().map(|(i, _)| *i));
+        order
     }
 }
 
@@ -272,7 +337,7 @@ impl Answers {
 
 /// Why a step commit is refused before it changes anything: `holder` is the
 /// run's queue entry (`None`: no entry) and its lease owner.
-fn lease_lost(step: &StepCommit, holder: Option<Option<String>>) -> Option<StoreError> {
+pub(crate) fn lease_lost(step: &StepCommit, holder: Option<Option<String>>) -> Option<StoreError> {
     match holder {
         None => Some(StoreError::Conflict(format!(
             "lease lost: run {} is no longer queued",
@@ -302,9 +367,10 @@ pub(crate) fn earlier_outcome(
     }
 }
 
-struct Request {
-    op: WriteOp,
-    reply: oneshot::Sender<OpResult>,
+/// A write and where its answer goes.
+pub(crate) struct Request {
+    pub op: WriteOp,
+    pub reply: oneshot::Sender<OpResult>,
 }
 
 /// The store's side of the channel. Cloning shares it; when the last clone
@@ -381,22 +447,43 @@ pub(crate) fn writers<DB: Database>(
     count: usize,
     hold_connection: bool,
 ) -> (WriterHandle, Vec<Writer<DB>>) {
-    // A channel of capacity 0 panics; a batch of 0 would never progress.
-    let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    let (handle, rx) = channel(config);
     let rx = Arc::new(Mutex::new(rx));
-    let batches = Arc::new(AtomicU64::new(0));
-    let feed = Feed::new();
+    let (batches, feed) = handle.parts();
     let tasks = (0..count.max(1))
         .map(|_| Writer {
             pool: pool.clone(),
             rx: rx.clone(),
             batches: batches.clone(),
             feed: feed.clone(),
+            // A batch of 0 would never progress.
             max_batch: config.max_batch.max(1),
             hold_connection,
         })
         .collect();
-    (WriterHandle { tx, batches, feed }, tasks)
+    (handle, tasks)
+}
+
+/// The bounded request channel, with the handle callers write through and
+/// the receiving end a writer takes batches from.
+pub(crate) fn channel(config: WriterConfig) -> (WriterHandle, mpsc::Receiver<Request>) {
+    // A channel of capacity 0 panics.
+    let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    let handle = WriterHandle {
+        tx,
+        batches: Arc::new(AtomicU64::new(0)),
+        feed: Feed::new(),
+    };
+    (handle, rx)
+}
+
+impl WriterHandle {
+    /// The committed-batch counter and the live feed, for a writer that
+    /// must not hold the sending end (the channel closes when the last
+    /// handle goes).
+    pub(crate) fn parts(&self) -> (Arc<AtomicU64>, Feed) {
+        (self.batches.clone(), self.feed.clone())
+    }
 }
 
 impl<DB: BatchDb> Writer<DB> {
@@ -563,6 +650,7 @@ mod tests {
             company_id: "acme".to_owned(),
             event_id: key.to_owned(),
             idempotency_key: key.to_owned(),
+            webhook_id: None,
             body_sha256: String::new(),
             body: "{}".to_owned(),
             event_type: "product".to_owned(),
@@ -573,7 +661,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_runs_steps_then_accepts_by_key_then_renewals_then_claims() {
+    fn a_batch_runs_steps_then_accepts_by_key_then_renewals_releases_and_claims() {
         let ops = vec![
             WriteOp::Claim(Claim {
                 owner: "w".to_owned(),
@@ -600,6 +688,7 @@ mod tests {
                 next: moneyflow_core::ports::QueueNext::Keep,
                 events: Vec::new(),
             }),
+            WriteOp::ReleaseAll,
         ];
         let plan = Plan::new(&ops);
         assert_eq!(
@@ -616,6 +705,7 @@ mod tests {
             [4]
         );
         assert_eq!(plan.claims.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0]);
+        assert_eq!(plan.order(), [5, 2, 1, 3, 4, 6, 0]);
     }
 
     #[test]
@@ -630,9 +720,10 @@ mod tests {
 
     #[tokio::test]
     async fn writers_stop_when_the_last_handle_is_dropped() {
-        let pool = sqlx::SqlitePool::connect("sqlite::memory:")
-            .await
-            .expect("open an in-memory database");
+        // Never connected: the writers only take a connection for a batch.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://127.0.0.1:1/none")
+            .expect("a lazy pool");
         // Zeros are clamped, not a panic or a writer that never progresses.
         let config = WriterConfig {
             queue_capacity: 0,

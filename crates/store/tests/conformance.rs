@@ -358,6 +358,7 @@ fn event(key: &str, run_id: &str, received: i64) -> NewEvent {
         company_id: "acme".to_owned(),
         event_id: format!("evt-{key}"),
         idempotency_key: key.to_owned(),
+        webhook_id: None,
         body_sha256: "sha-a".to_owned(),
         body: BODY.to_owned(),
         event_type: "product".to_owned(),
@@ -522,6 +523,99 @@ store_test!(
             winners,
             "exactly one run was queued"
         );
+    }
+);
+
+store_test!(
+    a_webhook_id_is_accepted_once_per_company_whatever_its_key,
+    |store| async move {
+        let signed = |key: &str, run_id: &str, webhook_id: &str| NewEvent {
+            webhook_id: Some(webhook_id.to_owned()),
+            ..event(key, run_id, 0)
+        };
+        let first = signed("k1", "run-1", "msg-1");
+        assert_eq!(
+            store.accept_event(first.clone()).await.unwrap(),
+            accepted(&first)
+        );
+        // A replay of the signed message under a new key: the first answer.
+        let original = AcceptOutcome::Replayed {
+            event_id: "evt-k1".to_owned(),
+            run_id: "run-1".to_owned(),
+        };
+        assert_eq!(
+            store
+                .accept_event(signed("k2", "run-2", "msg-1"))
+                .await
+                .unwrap(),
+            original
+        );
+        // The same webhook-id with another body is reported, not stored.
+        let other_body = NewEvent {
+            body_sha256: "sha-b".to_owned(),
+            ..signed("k3", "run-3", "msg-1")
+        };
+        assert_eq!(
+            store.accept_event(other_body).await.unwrap(),
+            AcceptOutcome::KeyReused {
+                event_id: "evt-k1".to_owned(),
+                run_id: "run-1".to_owned()
+            }
+        );
+        // Concurrent replays under distinct keys, whatever batch they share.
+        let shared: Store = (*store).clone();
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = shared.clone();
+                tokio::spawn(async move {
+                    store
+                        .accept_event(signed(&format!("c{i}"), &format!("run-c{i}"), "msg-2"))
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = BTreeSet::new();
+        let mut replayed = BTreeSet::new();
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                AcceptOutcome::Accepted { run_id, .. } => {
+                    winners.insert(run_id);
+                }
+                AcceptOutcome::Replayed { run_id, .. } => {
+                    replayed.insert(run_id);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "one of 20 replays is stored: {winners:?}");
+        assert!(replayed.is_subset(&winners), "{replayed:?} vs {winners:?}");
+
+        // Webhook ids are per company, and unsigned events have none.
+        store.create_company("globex", "Globex").await.unwrap();
+        let elsewhere = NewEvent {
+            company_id: "globex".to_owned(),
+            ..signed("k1", "run-g", "msg-1")
+        };
+        assert_eq!(
+            store.accept_event(elsewhere.clone()).await.unwrap(),
+            accepted(&elsewhere)
+        );
+        for i in 0..3 {
+            let unsigned = event(&format!("u{i}"), &format!("run-u{i}"), 0);
+            assert_eq!(
+                store.accept_event(unsigned.clone()).await.unwrap(),
+                accepted(&unsigned)
+            );
+        }
+        let mut queued = store.claim_runs("w", 100, LEASE, t(1)).await.unwrap();
+        queued.sort();
+        let mut expected: Vec<String> = ["run-1", "run-g", "run-u0", "run-u1", "run-u2"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(winners)
+            .collect();
+        expected.sort();
+        assert_eq!(queued, expected);
     }
 );
 
@@ -963,6 +1057,48 @@ store_test!(next_due_at_skips_live_leases, |store| async move {
     assert_eq!(store.next_due_at().await.unwrap(), Some(t(100)));
 });
 
+store_test!(
+    a_rotation_without_grace_ends_every_older_secret,
+    |store| async move {
+        store.create_company("acme", "Acme").await.unwrap();
+        store
+            .create_signing_secret("acme", "s1", "whsec_one", t(0), t(1))
+            .await
+            .unwrap();
+        // S1 -> S2 with a day of grace: S1 is still valid.
+        store
+            .create_signing_secret("acme", "s2", "whsec_two", t(10), t(86_400))
+            .await
+            .unwrap();
+        // S2 -> S3 with none: S1 (already in grace) and S2 both end now.
+        let s3 = store
+            .create_signing_secret("acme", "s3", "whsec_three", t(20), t(20))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.active_signing_secrets("acme", t(20)).await.unwrap(),
+            vec![s3.clone()]
+        );
+
+        // One secret can be revoked on its own.
+        let s4 = store
+            .create_signing_secret("acme", "s4", "whsec_four", t(30), t(3_600))
+            .await
+            .unwrap();
+        assert!(store.delete_signing_secret("acme", "s3").await.unwrap());
+        assert_eq!(
+            store.active_signing_secrets("acme", t(31)).await.unwrap(),
+            vec![s4]
+        );
+        assert!(!store.delete_signing_secret("acme", "s3").await.unwrap());
+        store.create_company("globex", "Globex").await.unwrap();
+        assert!(
+            !store.delete_signing_secret("globex", "s4").await.unwrap(),
+            "another company's secret"
+        );
+    }
+);
+
 store_test!(signing_secrets_rotate_with_grace, |store| async move {
     store.create_company("acme", "Acme").await.unwrap();
     let s1 = store
@@ -993,7 +1129,7 @@ store_test!(signing_secrets_rotate_with_grace, |store| async move {
         vec![s2.clone()]
     );
 
-    // Another rotation leaves s1's expiry alone.
+    // A later rotation never lengthens an earlier grace: s1 keeps t(15).
     let s3 = store
         .create_signing_secret("acme", "s3", "whsec_three", t(12), t(30))
         .await
@@ -1336,9 +1472,15 @@ mod writer {
                 Ok(AcceptOutcome::Accepted { .. })
             ));
         }
-        // The first write, then the batch failed and its ten good writes
-        // committed one by one; the bad one committed nothing.
-        assert_eq!(store.write_batches(), 11);
+        // The bad one committed nothing. SQLite's writer isolates each
+        // write in a savepoint: the first write, then one batch. PostgreSQL's
+        // re-runs a failed batch's writes one by one: the first write, then
+        // the ten good ones.
+        let commits = match store.backend() {
+            Backend::Sqlite => 2,
+            Backend::Postgres => 11,
+        };
+        assert_eq!(store.write_batches(), commits);
         let again = event("k-bad", "run-new", 0);
         assert_eq!(
             store.accept_event(again.clone()).await.unwrap(),
@@ -1737,3 +1879,7 @@ mod notifications;
 // Run events, the runs list, the queue's gauges and redrive.
 #[path = "conformance/run_events.rs"]
 mod run_events;
+
+// Poison runs and fair claims: `conformance/queue.rs`.
+#[path = "conformance/queue.rs"]
+mod queue;

@@ -131,6 +131,9 @@ pub struct RunSummary {
     pub status: RunStatus,
     /// How many times the run was redriven.
     pub redrive_count: i64,
+    /// Failed by quarantine: its step never committed (it crashed the
+    /// process or lost its lease) too many times. Cleared by a redrive.
+    pub quarantined: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]

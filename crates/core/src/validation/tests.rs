@@ -1,4 +1,5 @@
 use super::*;
+use crate::suggest::{DEFAULT_BUDGET, MAX_COMPARED_LEN};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -184,6 +185,24 @@ fn notify_keeps_further_fields() {
 }
 
 #[test]
+fn a_null_dependency_state_is_named_as_missing() {
+    let report = problems(json!({
+        "company_id": "acme",
+        "rules": [
+            {"node_type": "condition", "node_id": "a",
+             "expect": [{"field": "$context.event.total", "operator": "isnull"}]},
+            {"node_type": "task", "node_id": "b", "task_name": "payment.tasks.abort_flow",
+             "depends_on": [{"node_id": "a", "state": null}]}
+        ]
+    }));
+    assert_eq!(
+        codes_at(&report, "rules[1].depends_on[0].state"),
+        vec![ProblemCode::Missing],
+        "{report:#?}"
+    );
+}
+
+#[test]
 fn unknown_node_fields_are_typos() {
     let report = problems(json!({"company_id": "acme", "rules": [
         {"node_type": "task", "node_id": "a", "task_name": "payment.tasks.abort_flow", "dependson": []}
@@ -340,6 +359,71 @@ fn duplicate_ids_and_dependencies() {
 // ---- Property tests: generated valid graphs pass; each mutation is caught. ----
 
 /// A random acyclic graph: node i may only depend on nodes before it.
+/// The shape of the reported stall: many nodes with long ids, each with
+/// dangling references of the same length (so no length prefilter helps)
+/// and `$context.nodes.<id>` paths whose id is far longer than any node id.
+fn huge_dangling_references() -> Value {
+    let long = "n".repeat(limits::MAX_ID_LEN - 8);
+    let huge = "x".repeat(300_000);
+    let rules: Vec<Value> = (0..1_000)
+        .map(|i| {
+            let depends_on: Vec<Value> = (0..20)
+                .map(|j| json!({"node_id": format!("{long}-{i:03}-{j:03}"), "state": "success"}))
+                .collect();
+            let field = if i == 0 {
+                format!("$context.nodes.{huge}.output")
+            } else {
+                "$context.event.type".to_owned()
+            };
+            json!({
+                "node_type": "condition", "node_id": format!("{long}-{i:07}"),
+                "depends_on": depends_on,
+                "expect": [{"field": field, "operator": "eq", "value": ["product"]}],
+            })
+        })
+        .collect();
+    json!({"company_id": "acme", "rules": rules})
+}
+
+#[test]
+fn validating_huge_dangling_references_does_bounded_hint_work() {
+    let input = huge_dangling_references();
+    let mut hints = Suggester::default();
+    let report = validate_with_hints(&input, Catalogue::builtin(), &mut hints)
+        .expect_err("every reference dangles");
+    let one_comparison = (1 + MAX_COMPARED_LEN + MAX_COMPARED_LEN * MAX_COMPARED_LEN) as u64;
+    assert!(
+        hints.spent() <= DEFAULT_BUDGET + one_comparison,
+        "hint work {} is past the budget {DEFAULT_BUDGET}",
+        hints.spent()
+    );
+    // Every problem is still reported, with or without a hint.
+    let dangling: Vec<&Problem> = report
+        .problems
+        .iter()
+        .filter(|p| p.code == ProblemCode::DanglingReference)
+        .collect();
+    assert_eq!(dangling.len(), 20_000);
+    let first = dangling[0].hint.as_deref().unwrap_or_default();
+    assert!(first.starts_with("did you mean"), "{first}");
+}
+
+#[test]
+fn a_path_to_a_node_id_longer_than_the_limit_is_refused() {
+    let input = huge_dangling_references();
+    let report = validate(input).expect_err("invalid");
+    let at = report.at("rules[0].expect[0].field");
+    assert_eq!(at.len(), 1, "{at:#?}");
+    assert_eq!(at[0].code, ProblemCode::InvalidPath);
+    assert!(at[0].message.contains("1 to 128"), "{}", at[0].message);
+    assert!(at[0].message.len() < 400, "the huge id is not echoed whole");
+    assert!(
+        at[0].message.ends_with(&format!("`{}…`", "x".repeat(60))),
+        "{}",
+        at[0].message
+    );
+}
+
 fn valid_graph() -> impl Strategy<Value = Value> {
     (1usize..40)
         .prop_flat_map(|n| {
@@ -473,9 +557,337 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_never_panics(text in "[\\[\\]{}\",:a-z0-9_ .$-]{0,80}") {
-        if let Ok(value) = serde_json::from_str::<Value>(&text) {
-            let _ = validate(value);
+    fn arbitrary_json_never_panics(input in rule_shaped()) {
+        check_verdict_is_consistent(&input)?;
+    }
+
+    #[test]
+    fn a_valid_graph_with_any_part_replaced_never_panics(
+        graph in valid_graph(),
+        pick in any::<prop::sample::Index>(),
+        replacement in rule_json(),
+    ) {
+        let mut graph = graph;
+        let mut slots = Vec::new();
+        json_pointers(&graph, String::new(), &mut slots);
+        let slot = &slots[pick.index(slots.len())];
+        if let Some(target) = graph.pointer_mut(slot) {
+            *target = replacement;
+        }
+        check_verdict_is_consistent(&graph)?;
+    }
+}
+
+#[test]
+fn numbers_past_what_a_double_holds_are_out_of_range() {
+    let number = |text: &str| -> serde_json::Number { serde_json::from_str(text).unwrap() };
+    for good in [
+        "0",
+        "-0",
+        "0.0",
+        "0e10",
+        "120.00",
+        "-3",
+        "1e308",
+        "2.5e-300",
+        "123456789012345678901234567890",
+    ] {
+        assert!(number_in_range(&number(good)), "{good}");
+    }
+    let long = format!("1.{}", "0".repeat(MAX_NUMBER_LEN));
+    for bad in ["1e999999", "-1e400", "1e-999999", "0.1e-400", long.as_str()] {
+        assert!(!number_in_range(&number(bad)), "{bad}");
+    }
+}
+
+#[test]
+fn numbers_out_of_range_are_named_by_path_and_counted() {
+    let input: Value = serde_json::from_str(
+        r#"{"rules": [{"ui": {"x": 1e999999, "y": 2}}, {"expect": [{"value": [1, -1e400]}]}], "n": 1e-999}"#,
+    )
+    .unwrap();
+    let (problems, total) = numbers_out_of_range(&input, 2);
+    assert_eq!(total, 3);
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["rules[0].ui.x", "rules[1].expect[0].value[1]"]);
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.code == ProblemCode::NumberOutOfRange)
+    );
+    assert!(
+        problems[0].message.contains("999999"),
+        "{}",
+        problems[0].message
+    );
+    assert_eq!(
+        numbers_out_of_range(&json!({"a": [1, 2.5, {"b": -7}]}), 10).1,
+        0
+    );
+}
+
+// ---- Rule-shaped JSON: the vocabulary of the format, right and wrong. ----
+
+/// Words the format uses, so generated documents reach past the first type check.
+fn rule_word() -> impl Strategy<Value = String> {
+    let mut words: Vec<String> = [
+        "condition",
+        "task",
+        "success",
+        "failure",
+        "all",
+        "any",
+        "node-0",
+        "node-1",
+        "node-2",
+        "acme",
+        "",
+    ]
+    .iter()
+    .map(|w| (*w).to_owned())
+    .collect();
+    words.extend(Operator::ALL.iter().map(|op| op.as_str().to_owned()));
+    words.extend(Catalogue::builtin().names());
+    prop::sample::select(words)
+}
+
+/// A `$context.` path, well-formed or not.
+fn context_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\$context\\.(event|company|run|nodes)(\\.[a-z0-9_-]{0,8}|\\[[0-9]{1,2}\\]){0,4}",
+        "\\$context\\.nodes\\.node-[0-3]\\.(output|state|error)(\\.[a-z]{1,6}){0,2}",
+        "\\$context[.\\[\\]a-z0-9$]{0,16}",
+    ]
+}
+
+fn rule_leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-2i64..70_000).prop_map(Value::from),
+        "-?[0-9]{1,24}(\\.[0-9]{1,8})?([eE][-+]?[0-9]{1,5})?"
+            .prop_map(|text| serde_json::from_str(&text).unwrap_or(Value::Null)),
+        rule_word().prop_map(Value::String),
+        context_path().prop_map(Value::String),
+        "[-a-z0-9_ .$]{0,12}".prop_map(Value::String),
+    ]
+}
+
+/// Any JSON built from the format's field names and words.
+fn rule_json() -> impl Strategy<Value = Value> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for fields in [
+        TOP_FIELDS,
+        NODE_FIELDS,
+        CONDITION_FIELDS,
+        TASK_FIELDS,
+        DEPENDENCY_FIELDS,
+        EXPECTATION_FIELDS,
+        RETRY_FIELDS,
+        UI_FIELDS,
+        ECHOED_FIELDS,
+    ] {
+        keys.extend_from_slice(fields);
+    }
+    keys.extend([
+        "company_id",
+        "product_id",
+        "agent_id",
+        "rate",
+        "url",
+        "unknown",
+    ]);
+    rule_leaf().prop_recursive(5, 96, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(keys.clone()), inner), 0..6).prop_map(
+                |entries| Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect()
+                )
+            ),
+        ]
+    })
+}
+
+/// A node: mostly its own fields with plausible values, sometimes anything.
+fn rule_node() -> impl Strategy<Value = Value> {
+    let dependency = prop_oneof![
+        3 => (prop::sample::select(vec!["node-0", "node-1", "node-2", "node-3"]),
+              prop::sample::select(vec!["success", "failure", "maybe"]))
+            .prop_map(|(id, state)| json!({"node_id": id, "state": state})),
+        1 => rule_json(),
+    ];
+    let expectation = prop_oneof![
+        3 => (context_path(), prop::sample::select(Operator::ALL.to_vec()),
+              prop::option::of(prop::collection::vec(rule_leaf(), 0..4)))
+            .prop_map(|(field, op, value)| {
+                let mut e = json!({"field": field, "operator": op.as_str()});
+                if let Some(value) = value {
+                    e["value"] = Value::Array(value);
+                }
+                e
+            }),
+        1 => rule_json(),
+    ];
+    let parameters = prop::collection::vec(
+        (
+            prop::sample::select(vec![
+                "company_id",
+                "product_id",
+                "agent_id",
+                "rate",
+                "amount",
+                "url",
+                "method",
+                "department",
+                "reason",
+                "x",
+            ]),
+            prop_oneof![
+                rule_leaf(),
+                context_path().prop_map(Value::String),
+                rule_json()
+            ],
+        ),
+        0..5,
+    )
+    .prop_map(|entries| {
+        Value::Object(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    });
+    (
+        "node-[0-3]",
+        any::<bool>(),
+        prop::collection::vec(dependency, 0..3),
+        prop::collection::vec(expectation, 0..3),
+        rule_word(),
+        parameters,
+        prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "trigger",
+                    "retry",
+                    "timeout_ms",
+                    "ui",
+                    "match",
+                    "stray",
+                ]),
+                rule_json(),
+            ),
+            0..2,
+        ),
+    )
+        .prop_map(
+            |(id, is_condition, deps, expect, task, parameters, extras)| {
+                let mut node = json!({"node_id": id, "depends_on": deps});
+                if is_condition {
+                    node["node_type"] = json!("condition");
+                    node["expect"] = Value::Array(expect);
+                } else {
+                    node["node_type"] = json!("task");
+                    node["task_name"] = json!(task);
+                    node["parameters"] = parameters;
+                }
+                for (key, value) in extras {
+                    node[key] = value;
+                }
+                node
+            },
+        )
+}
+
+/// A document shaped like a rule set, whose parts may each be wrong.
+fn rule_shaped() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (rule_leaf(), prop::collection::vec(prop_oneof![6 => rule_node(), 1 => rule_json()], 0..8))
+            .prop_map(|(company, rules)| json!({"company_id": company, "rules": rules})),
+        1 => rule_json(),
+    ]
+}
+
+/// The JSON pointers of every value in `value`, itself included.
+fn json_pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                json_pointers(item, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                json_pointers(item, format!("{at}/{key}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Validation never panics; a refusal names at least one problem, each with a
+/// message; an accepted rule set serialises to a document that is accepted as
+/// the same rule set.
+fn check_verdict_is_consistent(input: &Value) -> Result<(), TestCaseError> {
+    match validate(input.clone()) {
+        Ok(rule_set) => {
+            let again = validate(rule_set.to_json());
+            prop_assert!(again.is_ok(), "{:#?}", again.err());
+            prop_assert_eq!(again.unwrap().to_json(), rule_set.to_json());
+        }
+        Err(report) => {
+            prop_assert!(!report.problems.is_empty());
+            prop_assert!(report.problems.iter().all(|p| !p.message.is_empty()));
         }
     }
+    Ok(())
+}
+
+/// Guards the generator itself: it must produce accepted rule sets and
+/// problems deep inside nodes, or the property above tests nothing.
+#[test]
+fn rule_shaped_inputs_reach_every_level_of_the_validator() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = rule_shaped();
+    let (mut accepted, mut in_nodes, mut in_parts) = (0, 0, 0);
+    for _ in 0..512 {
+        let input = strategy.new_tree(&mut runner).unwrap().current();
+        match validate(input) {
+            Ok(_) => accepted += 1,
+            Err(report) => {
+                if report.problems.iter().any(|p| p.path.starts_with("rules[")) {
+                    in_nodes += 1;
+                }
+                if report.problems.iter().any(|p| {
+                    p.path.contains(".expect[")
+                        || p.path.contains(".depends_on[")
+                        || p.path.contains(".parameters")
+                }) {
+                    in_parts += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        accepted >= 5,
+        "only {accepted} of 512 generated rule sets were valid"
+    );
+    assert!(
+        in_nodes >= 200,
+        "only {in_nodes} of 512 had a problem inside a node"
+    );
+    assert!(
+        in_parts >= 100,
+        "only {in_parts} of 512 had a problem inside a node's parts"
+    );
 }

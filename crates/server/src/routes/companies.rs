@@ -421,7 +421,9 @@ pub async fn revoke_api_key(
             .revoke_api_key(&path.company_id, &path.key_id)
             .await?
     {
+        state.principals().forget_all();
         tracing::info!("api key revoked");
+        state.key_revoked();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

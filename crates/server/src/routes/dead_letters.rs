@@ -17,6 +17,10 @@ use crate::state::AppState;
 /// The most dead letters one listing returns.
 const MAX_LIST: usize = 1_000;
 
+/// The most dead letters whose runs' claim counts a replay of all of them
+/// starts over; runs past it keep theirs.
+const MAX_REPLAY_RESET: usize = 10_000;
+
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     /// How many to list (default 100, at most 1,000).
@@ -88,7 +92,14 @@ pub async fn replay(
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_admin()?;
-    let moved = broker(&state)?
+    let broker = broker(&state)?;
+    // Replayed once its cause is fixed: counted afresh, or the first claim
+    // would quarantine it as a poison run.
+    state
+        .store()
+        .reset_claims(std::slice::from_ref(&run_id))
+        .await?;
+    let moved = broker
         .dead_letters()
         .replay(&run_id)
         .await
@@ -112,7 +123,19 @@ pub async fn replay_all(
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_admin()?;
-    let moved = broker(&state)?
+    let broker = broker(&state)?;
+    // Counted afresh, as for one replay (see `replay`).
+    let letters = broker
+        .dead_letters()
+        .list(MAX_REPLAY_RESET)
+        .await
+        .map_err(unavailable)?;
+    let run_ids: Vec<String> = letters
+        .iter()
+        .filter_map(|letter| letter.run_id().map(str::to_owned))
+        .collect();
+    state.store().reset_claims(&run_ids).await?;
+    let moved = broker
         .dead_letters()
         .replay_all()
         .await

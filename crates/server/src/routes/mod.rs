@@ -81,6 +81,10 @@ pub fn router() -> Router<AppState> {
             post(signing_secrets::create).get(signing_secrets::list),
         )
         .route(
+            "/companies/{company_id}/signing-secrets/{secret_id}",
+            delete(signing_secrets::delete),
+        )
+        .route(
             "/payment-rules/{company_id}/simulate",
             post(simulate::simulate),
         )

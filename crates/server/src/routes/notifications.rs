@@ -13,7 +13,6 @@
 //! The admin, or a key of the company, may manage its endpoints; another
 //! company's answer the same 404 as missing ones.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::Json;
@@ -23,7 +22,7 @@ use moneyflow_core::ports::{
     CompanyStore, Delivery, DeliveryAttempt, NOTIFICATION_EVENT_TYPES, NewNotificationEndpoint,
     NotificationEndpoint, NotificationStore, StoreError,
 };
-use moneyflow_engine::http::is_private;
+use moneyflow_engine::egress;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -420,41 +419,18 @@ fn parse_event_types(
     }
 }
 
-/// Refuses a host that is, or resolves to, a private or loopback address.
+/// Refuses a host that is, or resolves to, an address the egress policy
+/// refuses ([`egress`]); the delivery worker checks again on every send.
 async fn check_address(host: &str, port: u16) -> Result<(), ApiError> {
-    let refused = |ip: IpAddr| {
-        ApiError::invalid_fields(vec![
-            FieldError::new(
-                "url",
-                "invalid_value",
-                format!(
-                    "`{host}` is (or resolves to) {ip}, a private or loopback address, which this server does not call"
+    egress::check_host(host, port, RESOLVE_TIMEOUT)
+        .await
+        .map_err(|refused| {
+            ApiError::invalid_fields(vec![
+                FieldError::new("url", "invalid_value", refused.to_string()).with_hint(
+                    "use a public address; the operator can allow private ones with --allow-private-addresses",
                 ),
-            )
-            .with_hint(
-                "use a public address; the operator can allow private ones with --allow-private-addresses",
-            ),
-        ])
-    };
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return if is_private(ip) {
-            Err(refused(ip))
-        } else {
-            Ok(())
-        };
-    }
-    // A name that does not resolve now is accepted: the delivery worker
-    // checks the addresses again on every send.
-    let resolved =
-        tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await;
-    if let Ok(Ok(addrs)) = resolved {
-        for addr in addrs {
-            if is_private(addr.ip()) {
-                return Err(refused(addr.ip()));
-            }
-        }
-    }
-    Ok(())
+            ])
+        })
 }
 
 /// Registers a notification endpoint.

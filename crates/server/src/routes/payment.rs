@@ -126,13 +126,13 @@ impl FromRequestParts<AppState> for PaymentCredentials {
 /// Receives a payment event and queues its run.
 ///
 /// Answers `202` only once the event and its queued run are durably stored.
-/// A replay (same idempotency key, same body) answers the original ids with
-/// `Idempotent-Replayed: true`.
+/// A replay (same idempotency key, or same `webhook-id` when signed, and the
+/// same body) answers the original ids with `Idempotent-Replayed: true`.
 #[utoipa::path(post, path = "/payment", tag = "payments",
     request_body = PaymentEventRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, unique per company; defaults to the event's `event_id`"),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the message id (signed)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, unique per company; defaults to the event's `event_id`. Ignored on a signed request, whose identity is its signed `webhook-id`"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the message id (signed); one event per `webhook-id` and company, so a redelivery (or a replay) answers the original ids"),
         ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: seconds since the epoch, within 5 minutes of the server's clock"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`"),
     ),
@@ -173,18 +173,21 @@ pub async fn create(
                 if count == 1 { "" } else { "s" }
             ),
             errors: problems.into_iter().map(FieldError::from).collect(),
+            omitted: 0,
         }
     })?;
-    let header_key = idempotency_key_header(&headers)?;
-    let (event_id, idempotency_key, key_source) = identify(&event, header_key, webhook_id);
+    // A signed request's identity is signed: the `Idempotency-Key` header
+    // is not, so a captured request replayed with a new one must not become
+    // a new event. Its key is the `event_id`, else the `webhook-id`, and its
+    // `webhook-id` is stored and unique per company.
+    let header_key = match webhook_id {
+        Some(_) => None,
+        None => idempotency_key_header(&headers)?,
+    };
+    let (event_id, idempotency_key, key_source) = identify(&event, header_key, webhook_id.clone());
     tracing::Span::current().record("event_id", event_id.as_str());
 
-    let version = store
-        .current_rule_version(&event.company_id)
-        .await?
-        .ok_or_else(|| ApiError::NoRuleSet {
-            company_id: event.company_id.clone(),
-        })?;
+    let rule_version = current_version(&state, &event.company_id).await?;
 
     let run_id = format!("run_{}", uuid::Uuid::now_v7().simple());
     let body_text = std::str::from_utf8(&body.bytes)
@@ -198,10 +201,11 @@ pub async fn create(
             company_id: event.company_id.clone(),
             event_id,
             idempotency_key: idempotency_key.clone(),
+            webhook_id,
             body_sha256: hex::encode(Sha256::digest(&body.bytes)),
             body: body_text,
             event_type: event.event_type.as_str().to_owned(),
-            rule_version: version.version,
+            rule_version,
             run_id,
             received_at: OffsetDateTime::now_utc(),
         })
@@ -226,7 +230,7 @@ pub async fn create(
     let span = tracing::Span::current();
     span.record("event_id", event_id.as_str());
     span.record("run_id", run_id.as_str());
-    tracing::debug!(replayed, rule_version = version.version, "payment accepted");
+    tracing::debug!(replayed, rule_version, "payment accepted");
 
     let mut response = (
         StatusCode::ACCEPTED,
@@ -245,6 +249,23 @@ pub async fn create(
         response_headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The company's current rule version, the one its run is pinned to.
+async fn current_version(state: &AppState, company_id: &str) -> Result<i64, ApiError> {
+    if let Some(version) = state.current_versions().get(company_id) {
+        return Ok(version);
+    }
+    let version = state
+        .store()
+        .current_rule_version(company_id)
+        .await?
+        .ok_or_else(|| ApiError::NoRuleSet {
+            company_id: company_id.to_owned(),
+        })?
+        .version;
+    state.current_versions().offer(company_id, version);
+    Ok(version)
 }
 
 /// Checks that the caller may post for `claimed_company` (the body's

@@ -2,13 +2,16 @@
 //!
 //! Every save validates the whole body with the core's validator (all
 //! problems at once, each with its JSON path) and stores the normalised rule
-//! set as the company's next immutable version.
+//! set as the company's next immutable version. Literal data past the node
+//! or run size limit is refused there too (`too_large`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use moneyflow_core::model::RuleSet;
 use moneyflow_core::ports::{CompanyStore, RuleStore, RuleVersion, RuleVersionSummary, StoreError};
-use moneyflow_core::validation::validate_rule_set;
+use moneyflow_core::size::oversized_literals;
+use moneyflow_core::validation::{ValidationReport, validate_rule_set};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -97,8 +100,12 @@ pub struct VersionList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ValidationResult {
     pub valid: bool,
-    /// Every problem, in document order; empty when valid.
+    /// The problems in document order, at most the server's
+    /// `--max-problems` (default 100); empty when valid.
     pub problems: Vec<FieldError>,
+    /// How many more problems there are than `problems` lists; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems_omitted: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +144,7 @@ pub async fn save(
             return Err(crate::routes::companies::company_not_found(company_id));
         }
     }
-    let rule_set = validate_rule_set(&body, state.catalogue()).map_err(ApiError::from_report)?;
+    let rule_set = validate_within_limits(&state, &body).map_err(ApiError::from_report)?;
     let company_id = rule_set.company_id.clone();
     let rules = rule_set.to_json();
     let node_count = i64::try_from(rule_set.rules.len()).unwrap_or(i64::MAX);
@@ -165,6 +172,7 @@ pub async fn save(
         }
         other => other?,
     };
+    state.current_versions().offer(&company_id, saved.version);
     tracing::info!(version = saved.version, node_count, "rule set saved");
 
     let mut headers = HeaderMap::new();
@@ -207,16 +215,39 @@ pub async fn validate(
     }
     // A company key may validate any rule set: nothing is read or written,
     // so nothing of another company is exposed.
-    Json(match validate_rule_set(&body, state.catalogue()) {
+    Json(match validate_within_limits(&state, &body) {
         Ok(_) => ValidationResult {
             valid: true,
             problems: Vec::new(),
+            problems_omitted: None,
         },
-        Err(report) => ValidationResult {
-            valid: false,
-            problems: report.problems.into_iter().map(FieldError::from).collect(),
-        },
+        Err(report) => {
+            let max = state.max_problems();
+            let omitted = report.problems.len().saturating_sub(max);
+            ValidationResult {
+                valid: false,
+                problems: report
+                    .problems
+                    .into_iter()
+                    .take(max)
+                    .map(FieldError::from)
+                    .collect(),
+                problems_omitted: (omitted > 0).then(|| u64::try_from(omitted).unwrap_or(u64::MAX)),
+            }
+        }
     })
+}
+
+/// [`validate_rule_set`], then the size limits: a rule set whose literal
+/// parameters or values already pass one would fail every run.
+fn validate_within_limits(state: &AppState, body: &Value) -> Result<RuleSet, ValidationReport> {
+    let rule_set = validate_rule_set(body, state.catalogue())?;
+    let problems = oversized_literals(&rule_set, &state.size_limits());
+    if problems.is_empty() {
+        Ok(rule_set)
+    } else {
+        Err(ValidationReport { problems })
+    }
 }
 
 /// The company's current (newest) rule set.

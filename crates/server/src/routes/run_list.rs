@@ -49,6 +49,10 @@ pub struct RunSummaryBody {
     pub status: &'static str,
     /// How many times the run was redriven.
     pub redrive_count: i64,
+    /// Failed by quarantine: its step started too many times without
+    /// committing (it crashed the server or lost its lease each time);
+    /// `GET /runs/{run_id}` has the reason. Cleared by a redrive.
+    pub quarantined: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -67,6 +71,7 @@ impl From<RunSummary> for RunSummaryBody {
             rule_version: run.rule_version,
             status: run.status.as_str(),
             redrive_count: run.redrive_count,
+            quarantined: run.quarantined,
             created_at: run.created_at,
             started_at: run.started_at,
             finished_at: run.finished_at,
@@ -305,6 +310,7 @@ mod tests {
 
     fn summary(micros: i64, run_id: &str) -> RunSummary {
         RunSummary {
+            quarantined: false,
             run_id: run_id.into(),
             company_id: "acme".into(),
             event_id: "e".into(),

@@ -47,6 +47,11 @@ pub struct RunBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
+    /// Failed by quarantine: its step started too many times without
+    /// committing (it crashed the server or lost its lease each time), so
+    /// it was failed without being executed again; `error` says why
+    /// (`code: quarantined`). A redrive takes it back.
+    pub quarantined: bool,
     /// In the rule version's order.
     pub nodes: Vec<NodeBody>,
     /// Oldest first.
@@ -195,6 +200,11 @@ fn run_body(
         created_at: run.created_at,
         started_at: run.started_at,
         finished_at: run.finished_at,
+        quarantined: run_error
+            .as_ref()
+            .and_then(|e| e.get("quarantined"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         error: run_error,
         nodes,
         documents: documents.into_iter().map(DocumentBody::from).collect(),

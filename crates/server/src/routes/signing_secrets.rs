@@ -5,7 +5,9 @@
 //! period (24 hours unless the body says otherwise), so the sender can
 //! switch over without a window in which its requests are refused. A secret
 //! is shown once, in the answer that creates it; listings carry no secret
-//! material.
+//! material. A rotation never lengthens an earlier grace: rotating with
+//! `previous_valid_seconds: 0` ends every earlier secret at once, and
+//! `DELETE …/signing-secrets/{secret_id}` revokes one.
 
 use std::time::Duration;
 
@@ -37,7 +39,8 @@ pub const SECRET_ID_PREFIX: &str = "whs_";
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct CreateSigningSecretRequest {
     /// How long the company's earlier secrets stay valid, in seconds
-    /// (0 to 604800; default 86400). 0 revokes them now.
+    /// (0 to 604800; default 86400), at most: a secret already due to expire
+    /// sooner keeps its earlier end. 0 revokes them all now.
     #[schema(example = 86400)]
     pub previous_valid_seconds: Option<u64>,
 }
@@ -227,6 +230,47 @@ pub async fn list(
     Ok(Json(SigningSecretList {
         items: secrets.into_iter().map(SigningSecretBody::from).collect(),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SecretPath {
+    pub company_id: String,
+    pub secret_id: String,
+}
+
+/// Revokes one signing secret: requests signed with it fail from now on.
+#[utoipa::path(delete, path = "/companies/{company_id}/signing-secrets/{secret_id}", tag = "companies",
+    params(
+        ("company_id" = String, Path, description = "The company's id"),
+        ("secret_id" = String, Path, description = "The secret's id (`whs_…`)"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not the admin token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "The company has no such secret", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(company_id = %path.company_id, secret_id = %path.secret_id))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(path): Path<SecretPath>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_admin()?;
+    let valid = is_valid_id(&path.company_id) && is_valid_id(&path.secret_id);
+    if valid
+        && state
+            .store()
+            .delete_signing_secret(&path.company_id, &path.secret_id)
+            .await?
+    {
+        tracing::info!("signing secret revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "company `{}` has no signing secret `{}`",
+            path.company_id, path.secret_id
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -182,7 +182,7 @@ async fn company(
 }
 
 fn simulator(state: &AppState) -> Simulator {
-    Simulator::new(state.registry().clone(), Clock::System)
+    Simulator::new(state.registry().clone(), Clock::System).with_limits(state.size_limits())
 }
 
 /// Simulates one event, with no effects and nothing stored.

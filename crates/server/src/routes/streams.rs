@@ -24,7 +24,9 @@
 //! the store every few seconds, in case a notification was missed.
 //!
 //! Auth as `GET /runs/{run_id}`: a company key sees its own company alone;
-//! anything else is 404.
+//! anything else is 404. A stream lives no longer than the key that opened
+//! it: revoking the key ends it (at once in this process, within
+//! [`KEY_CHECK_INTERVAL`] when another process revoked it).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -35,7 +37,9 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use moneyflow_core::ports::{CompanyStore, RunEvent, RunEventKind, RunEventStore, RunStore};
+use moneyflow_core::ports::{
+    ApiKeyStore, CompanyStore, RunEvent, RunEventKind, RunEventStore, RunStore,
+};
 use moneyflow_store::{FeedBatch, Store};
 use tokio::sync::{broadcast, watch};
 
@@ -54,6 +58,9 @@ const PAGE: usize = 500;
 /// How often a stream reads the store even without news from the feed:
 /// what another process committed arrives at most this late.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often a stream opened with a company key checks that the key is
+/// still live.
+pub const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How often a keep-alive comment is sent on a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -133,13 +140,69 @@ struct EventStream {
     /// A run stream sent `run.finished`: it ends unless the store has more.
     finished: bool,
     done: bool,
+    /// The company key that opened the stream (`None`: the admin token).
+    key: Option<KeyWatch>,
+}
+
+/// What a stream opened with a company key needs to end with the key.
+struct KeyWatch {
+    company_id: String,
+    key_id: String,
+    /// Local revocations; `None` once the state is gone.
+    revocations: Option<watch::Receiver<u64>>,
+    timer: tokio::time::Interval,
+    /// The key must be checked before the next event.
+    check: bool,
+}
+
+impl KeyWatch {
+    fn new(state: &AppState, principal: &Principal) -> Option<Self> {
+        let Principal::Company { company_id, key_id } = principal else {
+            return None;
+        };
+        let mut timer = tokio::time::interval(KEY_CHECK_INTERVAL);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Some(Self {
+            company_id: company_id.clone(),
+            key_id: key_id.clone(),
+            revocations: Some(state.key_revocations()),
+            timer,
+            check: false,
+        })
+    }
+
+    /// Waits until the key should be checked again.
+    async fn due(&mut self) {
+        match &mut self.revocations {
+            Some(revocations) => tokio::select! {
+                changed = revocations.changed() => {
+                    if changed.is_err() {
+                        self.revocations = None;
+                    }
+                }
+                _ = self.timer.tick() => {}
+            },
+            None => {
+                self.timer.tick().await;
+            }
+        }
+        self.check = true;
+    }
+}
+
+/// Waits for [`KeyWatch::due`]; never, for a stream opened by the admin.
+async fn key_due(key: &mut Option<KeyWatch>) {
+    match key {
+        Some(key) => key.due().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl EventStream {
     /// Subscribes to the live feed now, before anything is read. `ended`:
     /// the run had finished when the stream was asked for, so once the
     /// stored events are replayed the stream ends.
-    fn new(state: &AppState, scope: Scope, last: i64, ended: bool) -> Self {
+    fn new(state: &AppState, principal: &Principal, scope: Scope, last: i64, ended: bool) -> Self {
         let store = state.store().clone();
         let feed = store.subscribe_run_events();
         let remote = Some(state.subscribe_remote_events());
@@ -157,6 +220,25 @@ impl EventStream {
             reload: true,
             finished: ended,
             done: false,
+            key: KeyWatch::new(state, principal),
+        }
+    }
+
+    /// Whether the key that opened the stream is still live; a store that
+    /// cannot say ends the stream too (the client reconnects and is
+    /// authenticated again).
+    async fn key_is_live(&self) -> bool {
+        let Some(key) = &self.key else {
+            return true;
+        };
+        match self.store.list_api_keys(&key.company_id).await {
+            Ok(keys) => keys
+                .iter()
+                .any(|k| k.id == key.key_id && k.revoked_at.is_none()),
+            Err(error) => {
+                tracing::warn!(error = %error, "event stream: checking its key failed; ending the stream");
+                false
+            }
         }
     }
 
@@ -176,6 +258,13 @@ impl EventStream {
     async fn next(&mut self) -> Option<RunEvent> {
         loop {
             if self.done || *self.shutdown.borrow() {
+                return None;
+            }
+            if let Some(key) = &mut self.key
+                && std::mem::take(&mut key.check)
+                && !self.key_is_live().await
+            {
+                tracing::info!("event stream: its key was revoked; ending the stream");
                 return None;
             }
             if let Some(event) = self.buffer.pop_front() {
@@ -251,6 +340,7 @@ impl EventStream {
                 },
                 _ = self.poll.tick() => self.reload = true,
                 _ = self.shutdown.changed() => self.done = true,
+                _ = key_due(&mut self.key) => {}
             }
         }
     }
@@ -322,6 +412,7 @@ pub async fn run_events(
     let ended = run.status.is_terminal();
     Ok(sse(EventStream::new(
         &state,
+        &principal,
         Scope::Run(run_id),
         last,
         ended,
@@ -358,6 +449,7 @@ pub async fn company_events(
     }
     Ok(sse(EventStream::new(
         &state,
+        &principal,
         Scope::Company(company_id),
         last,
         false,

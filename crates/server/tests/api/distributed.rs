@@ -230,3 +230,65 @@ async fn a_panicking_task_is_dead_lettered_then_replayed() {
 
     broker.delete_topology().await.expect("cleanup");
 }
+
+/// A step that panics every time is a failed delivery every time: the run
+/// is quarantined once its step started `--max-step-attempts` times without
+/// committing, before the broker's delivery limit, and shows so in the API
+/// as in one-process mode; nothing is dead-lettered.
+#[tokio::test]
+async fn a_step_that_panics_every_time_is_quarantined_before_the_delivery_limit() {
+    let queue = format!("mf_test_{}", uuid::Uuid::new_v4().simple());
+    let mut broker_config = None;
+    let app = spawn_app_with_config_and_registry(
+        Backend::Postgres,
+        |config| {
+            config.broker = Some(SecretString::new(BROKER_URL));
+            config.broker_queue = queue.clone();
+            config.broker_delivery_limit = 5;
+            config.max_step_attempts = 2;
+            broker_config = config.broker_config();
+        },
+        |config| {
+            let mut registry = moneyflow_server::startup::builtin_registry(config);
+            registry.register(Arc::new(Explode {
+                spec: TaskSpec {
+                    name: "test.tasks.explode",
+                    title: "Explode",
+                    description: "Test only: panics while armed.",
+                    params: vec![],
+                    open_params: false,
+                    output: &[("ok", "Always true")],
+                },
+                armed: Arc::new(AtomicBool::new(true)),
+            }));
+            registry
+        },
+    )
+    .await;
+    let (_, boom_key) = app.company_with_key("boom").await;
+    let rules = json!({"company_id": "boom", "rules": [
+        {"node_type": "task", "node_id": "explode", "task_name": "test.tasks.explode",
+         "parameters": null}
+    ]});
+    assert_eq!(app.save_rules(&rules).await.status(), StatusCode::CREATED);
+    let key = app.company_with_demo_rules("acme").await;
+
+    let run = app.pay_and_wait(&book_payment("boom"), &boom_key).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    assert_eq!(run["quarantined"], true, "{run:#}");
+    assert_eq!(run["error"]["code"], "quarantined", "{run:#}");
+    let listed = json_body(app.get_as("/runs?company_id=boom", Some(&boom_key)).await).await;
+    assert_eq!(listed["items"][0]["quarantined"], true, "{listed:#}");
+    let letters = app
+        .get_as("/admin/dead-letters", Some(&app.admin_token))
+        .await;
+    assert_eq!(json_body(letters).await["count"], 0);
+
+    let run = app.pay_and_wait(&book_payment("acme"), &key).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+
+    let broker = moneyflow_broker::Broker::connect(broker_config.expect("a broker"))
+        .await
+        .expect("broker");
+    broker.delete_topology().await.expect("cleanup");
+}

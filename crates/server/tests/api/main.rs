@@ -6,12 +6,14 @@
 mod helpers;
 
 mod auth;
+mod bounds;
 mod companies;
 mod cross_process;
 mod distributed;
 mod docs;
 mod errors;
 mod health;
+mod limits;
 mod metrics;
 mod notifications;
 mod outage;

@@ -145,7 +145,7 @@ fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(app: &TestApp) -> Samples {
-    let response = app.get_as("/metrics", None).await;
+    let response = app.get_as("/metrics", Some(&app.admin_token)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -217,6 +217,10 @@ backend_test!(
         assert_eq!(value(&after, "moneyflow_store_up", &[]), 1.0);
         assert_eq!(value(&after, "moneyflow_queue_depth", &[]), 0.0);
         assert_eq!(value(&after, "moneyflow_queue_oldest_due_age_seconds", &[]), 0.0);
+        // What `moneyflow bench` divides by the runs.
+        assert!(value(&after, "process_cpu_seconds_total", &[]) > 0.0);
+        assert!(value(&after, "process_resident_memory_bytes", &[]) > 1_000_000.0);
+        assert!(value(&after, "moneyflow_store_bytes", &[]) > 0.0);
     }
 );
 
@@ -236,4 +240,31 @@ fn the_parser_refuses_malformed_exposition() {
             "{bad:?}"
         );
     }
+}
+
+backend_test!(
+    async fn metrics_need_the_admin_token_or_the_metrics_token(app) {
+        let key = app.company_with_demo_rules("acme").await;
+        assert_problem(app.get_as("/metrics", None).await, StatusCode::UNAUTHORIZED).await;
+        assert_problem(app.get_as("/metrics", Some("mft_wrong")).await, StatusCode::UNAUTHORIZED).await;
+        assert_problem(app.get_as("/metrics", Some(&key)).await, StatusCode::FORBIDDEN).await;
+        assert_eq!(app.get_as("/metrics", Some(&app.admin_token)).await.status(), StatusCode::OK);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_metrics_token_reads_metrics_and_nothing_else() {
+    let app = spawn_app_with_config(Backend::Sqlite, |config| {
+        config.metrics_token = Some(moneyflow_server::secret::SecretString::new("mft_scraper"));
+    })
+    .await;
+    assert_eq!(
+        app.get_as("/metrics", Some("mft_scraper")).await.status(),
+        StatusCode::OK
+    );
+    assert_problem(
+        app.get_as("/companies", Some("mft_scraper")).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 }

@@ -275,7 +275,21 @@ backend_test!(
     async fn notification_endpoints_are_validated_and_scoped(app) {
         let (_, key) = app.company_with_key("acme").await;
         // The operator does not allow private addresses here.
-        for url in ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://[::1]/x", "http://10.1.2.3/"] {
+        for url in [
+            "http://127.0.0.1:9/hook",
+            "http://localhost/hook",
+            "http://[::1]/x",
+            "http://10.1.2.3/",
+            // IPv6 forms of loopback, NAT64 and 6to4 of private addresses,
+            // and special-purpose IPv4 ranges.
+            "http://[::127.0.0.1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:c0a8:101::]/",
+            "http://192.0.0.8/",
+            "http://198.18.0.1/",
+            "http://240.0.0.1/",
+        ] {
             let problem = assert_problem(
                 register(&app, "acme", &json!({"url": url}), &key).await,
                 StatusCode::UNPROCESSABLE_ENTITY,

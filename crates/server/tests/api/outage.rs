@@ -169,3 +169,36 @@ async fn postgres_down_answers_503_and_the_server_recovers_by_itself() {
     let ready = app.get_as("/ready", None).await;
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_tells_strangers_what_is_down_but_not_what_it_said() {
+    let database = fresh_postgres().await;
+    let options = PgConnectOptions::from_str(database.url()).unwrap();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let mut proxy = Proxy::start(upstream).await;
+    let served = Store::Postgres(
+        PgStore::connect_with(options.host("127.0.0.1").port(proxy.port))
+            .await
+            .expect("connect through the proxy"),
+    );
+    let config = test_config();
+    let registry = builtin_registry(&config);
+    let app = spawn_on(database, served, config, registry).await;
+    proxy.stop().await;
+
+    let stranger = app.get_as("/ready", None).await;
+    assert_eq!(stranger.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json_body(stranger).await;
+    assert_eq!(body["unavailable"], json!(["store"]), "{body}");
+    assert_eq!(body["checks"]["store"], json!({"status": "down"}), "{body}");
+
+    let admin = app.get_as("/ready", Some(&app.admin_token)).await;
+    assert_eq!(admin.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json_body(admin).await;
+    assert!(
+        body["checks"]["store"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "the admin sees why: {body}"
+    );
+}

@@ -70,6 +70,23 @@ backend_test!(
 );
 
 backend_test!(
+    async fn a_payment_right_after_a_save_is_pinned_to_the_new_version(app) {
+        let key = app.company_with_demo_rules("shop").await;
+        let event = |i: u32| json!({"company_id": "shop", "type": "product", "total": "10.00", "event_id": format!("e-{i}"),
+                                    "product": {"id": "p-1", "type": "book"}});
+        // The first payment reads the current version (and keeps it briefly).
+        let first = json_body(app.post_payment(&event(1), Some(&key)).await).await;
+        assert_eq!(app.wait_for_run(first["run_id"].as_str().unwrap(), &key).await["rule_version"], 1);
+        for version in 2..=3 {
+            assert_eq!(app.save_rules(&demo_rules("shop")).await.status(), StatusCode::CREATED);
+            let next = json_body(app.post_payment(&event(version), Some(&key)).await).await;
+            let run = app.wait_for_run(next["run_id"].as_str().unwrap(), &key).await;
+            assert_eq!(run["rule_version"], version, "{run:#}");
+        }
+    }
+);
+
+backend_test!(
     async fn the_demo_rule_runs_each_event_type_as_the_flowchart_draws(app) {
         let key = app.company_with_demo_rules("shop").await;
         let event = |kind: &str, product_type: &str| {

@@ -104,6 +104,42 @@ backend_test!(
 );
 
 backend_test!(
+    async fn a_replayed_signed_webhook_with_a_new_idempotency_key_gets_the_first_answer(app) {
+        app.company_with_demo_rules("shop").await;
+        let secret = app.new_signing_secret("shop").await;
+        let now = unix_now();
+        // A captured request, replayed as is but for the unsigned header.
+        let replay = |id: &'static str, body: String, key: String| {
+            let signature = sign_webhook(&secret, id, now, &body);
+            app.client
+                .post(app.url("/payment"))
+                .header("content-type", "application/json")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", now.to_string())
+                .header("webhook-signature", signature)
+                .header("idempotency-key", key)
+                .body(body)
+                .send()
+        };
+        // With an `event_id` in the body and without one.
+        let messages = [("msg_cap", signed_body("shop", "wh-cap")), ("msg_cap_2", book_payment("shop").to_string())];
+        for (id, body) in messages {
+            let first = replay(id, body.clone(), "key-0".to_owned()).await.expect("request");
+            assert_eq!(first.status(), StatusCode::ACCEPTED);
+            let first = json_body(first).await;
+            for i in 1..4 {
+                let again = replay(id, body.clone(), format!("key-{i}")).await.expect("request");
+                assert_eq!(again.status(), StatusCode::ACCEPTED, "{id}, replay {i}");
+                assert_eq!(again.headers()["idempotent-replayed"], "true");
+                assert_eq!(json_body(again).await, first);
+            }
+        }
+        assert_eq!(app.count_rows("events", "shop").await, 2);
+        assert_eq!(app.count_rows("runs", "shop").await, 2);
+    }
+);
+
+backend_test!(
     async fn a_bad_or_stale_signature_is_401_saying_why(app) {
         app.company_with_demo_rules("shop").await;
         let secret = app.new_signing_secret("shop").await;
@@ -237,3 +273,36 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .expect("base64")
 }
+
+backend_test!(
+    async fn a_leaked_older_signing_secret_can_be_ended_or_revoked(app) {
+        app.company_with_demo_rules("shop").await;
+        let s1 = app.new_signing_secret("shop").await;
+        let s2 = app.new_signing_secret("shop").await; // S1 in its grace period
+        let s3 = json_body(app.create_signing_secret("shop", Some(&json!({"previous_valid_seconds": 0}))).await).await;
+        let now = unix_now();
+        let app = &app;
+        let post = |secret: String, id: &'static str| {
+            let body = signed_body("shop", id);
+            let signature = sign_webhook(&secret, id, now, &body);
+            async move { app.post_signed_payment(&body, id, now, &signature).await.status() }
+        };
+        assert_eq!(post(s1, "after-1").await, StatusCode::UNAUTHORIZED, "S1 ended with S2's rotation to S3");
+        assert_eq!(post(s2, "after-2").await, StatusCode::UNAUTHORIZED);
+        let s3_secret = s3["secret"].as_str().unwrap().to_owned();
+        assert_eq!(post(s3_secret.clone(), "after-3").await, StatusCode::ACCEPTED);
+
+        // Revoking one secret by id.
+        let path = format!("/companies/shop/signing-secrets/{}", s3["id"].as_str().unwrap());
+        let key = app.company_with_key("other").await.1;
+        let as_company = app.request(reqwest::Method::DELETE, &path, Some(&key)).send().await.unwrap();
+        assert_problem(as_company, StatusCode::FORBIDDEN).await;
+        let revoked = app.request(reqwest::Method::DELETE, &path, Some(&app.admin_token)).send().await.unwrap();
+        assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+        assert_eq!(post(s3_secret, "after-4").await, StatusCode::UNAUTHORIZED);
+        let again = app.request(reqwest::Method::DELETE, &path, Some(&app.admin_token)).send().await.unwrap();
+        assert_problem(again, StatusCode::NOT_FOUND).await;
+        let listed = json_body(app.get_as("/companies/shop/signing-secrets", Some(&app.admin_token)).await).await;
+        assert_eq!(listed["items"], json!([]));
+    }
+);

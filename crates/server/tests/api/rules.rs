@@ -170,3 +170,23 @@ backend_test!(
         assert_eq!(response.status(), StatusCode::OK);
     }
 );
+
+backend_test!(
+    async fn an_http_request_may_not_set_hop_or_forwarding_headers(app) {
+        app.company_with_key("acme").await;
+        for header in ["Host", "X-Forwarded-For", "forwarded", "Connection", "Transfer-Encoding", "Content-Length", "Proxy-Authorization"] {
+            let rules = json!({"company_id": "acme", "rules": [{
+                "node_type": "task", "node_id": "call", "task_name": "payment.tasks.http_request",
+                "parameters": {"url": "https://shop.example/hook", "headers": {"X-Signature": "s", header: "v"}}
+            }]});
+            let problem = assert_problem(app.save_rules(&rules).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(error_paths(&problem), ["rules[0].parameters.headers"], "{header}: {problem:#}");
+            assert!(problem.to_string().contains(&format!("`{header}`")), "{header}: {problem:#}");
+        }
+        let fine = json!({"company_id": "acme", "rules": [{
+            "node_type": "task", "node_id": "call", "task_name": "payment.tasks.http_request",
+            "parameters": {"url": "https://shop.example/hook", "headers": {"X-Signature": "s"}}
+        }]});
+        assert_eq!(app.save_rules(&fine).await.status(), StatusCode::CREATED);
+    }
+);

@@ -358,3 +358,24 @@ backend_test!(
         assert_eq!(events.last().unwrap().event, "run.finished");
     }
 );
+
+backend_test!(
+    async fn a_stream_ends_when_the_key_that_opened_it_is_revoked(app) {
+        let (key_id, key) = app.company_with_key("acme").await;
+        let response = app.save_rules(&demo_rules("acme")).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let admin_key = app.company_with_demo_rules("globex").await;
+        let run = app.pay_and_wait(&book_payment("acme"), &key).await;
+        let mut company = SseReader::open(&app, "/companies/acme/events", &key, None).await;
+        assert_eq!(company.next().await.expect("the stored events").event, "run.queued");
+        // The admin's stream of another company, which must stay open.
+        let mut admin = SseReader::open(&app, "/companies/globex/events", &app.admin_token, None).await;
+        assert_eq!(app.revoke_api_key("acme", &key_id).await.status(), StatusCode::NO_CONTENT);
+        // Whatever was buffered, then the end (`next` panics after 20 s).
+        while company.next().await.is_some() {}
+        // The revoked key opens nothing more; the admin's stream lives on.
+        assert_problem(app.get_as(&format!("/runs/{}/events", run["run_id"].as_str().unwrap()), Some(&key)).await, StatusCode::UNAUTHORIZED).await;
+        app.pay_and_wait(&book_payment("globex"), &admin_key).await;
+        assert_eq!(admin.next().await.expect("the admin's stream lives").event, "run.queued");
+    }
+);

@@ -147,7 +147,8 @@ impl EventRow {
 }
 
 const SUMMARY_COLUMNS: &str = "run_id, company_id, event_id, event_type, rule_version, status, \
-                               redrive_count, created_at, started_at, finished_at";
+                               redrive_count, quarantined, created_at, started_at, \
+                               finished_at";
 
 #[derive(sqlx::FromRow)]
 struct SummaryRow {
@@ -158,6 +159,7 @@ struct SummaryRow {
     rule_version: i64,
     status: String,
     redrive_count: i64,
+    quarantined: bool,
     created_at: OffsetDateTime,
     started_at: Option<OffsetDateTime>,
     finished_at: Option<OffsetDateTime>,
@@ -176,6 +178,7 @@ impl SummaryRow {
             event_type: self.event_type,
             rule_version: self.rule_version,
             redrive_count: self.redrive_count,
+            quarantined: self.quarantined,
         })
     }
 }
@@ -324,7 +327,7 @@ impl RunEventStore for PgStore {
         }
         sqlx::query(
             "UPDATE runs SET status = 'queued', nodes = $2, finished_at = NULL, \
-                 redrive_count = redrive_count + 1 \
+                 redrive_count = redrive_count + 1, quarantined = false \
              WHERE run_id = $1",
         )
         .bind(&redrive.run_id)
@@ -337,7 +340,7 @@ impl RunEventStore for PgStore {
         sqlx::query(
             "INSERT INTO run_queue (run_id, available_at) VALUES ($1, $2) \
              ON CONFLICT (run_id) DO UPDATE SET available_at = EXCLUDED.available_at, \
-                 lease_owner = NULL, lease_until = NULL",
+                 lease_owner = NULL, lease_until = NULL, claims = 0",
         )
         .bind(&redrive.run_id)
         .bind(truncate(redrive.now))

@@ -192,6 +192,7 @@ struct HistoryRow {
 impl HistoryRow {
     fn into_work(self) -> StoreResult<RunWork> {
         Ok(RunWork {
+            claims: 0,
             event: json_from_text("event body", &self.body)?,
             run: RunRecord {
                 status: RunStatus::parse(&self.status)

@@ -152,7 +152,7 @@ impl PgStore {
     ) -> StoreResult<RunClaim> {
         let now = truncate(now);
         let claimed: Option<String> = sqlx::query_scalar(
-            "UPDATE run_queue SET lease_owner = $2, lease_until = $3 \
+            "UPDATE run_queue SET lease_owner = $2, lease_until = $3, claims = claims + 1 \
              WHERE run_id = $1 AND available_at <= $4 \
                AND (lease_until IS NULL OR lease_until <= $4) \
              RETURNING run_id",

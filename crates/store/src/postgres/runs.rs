@@ -21,7 +21,7 @@ use std::future::Future;
 
 use moneyflow_core::ports::{
     AcceptOutcome, Document, EventStore, NewEvent, QueueNext, RunRecord, RunStore, RunWork,
-    StepCommit, StoreResult,
+    StepCommit, StoreError, StoreResult,
 };
 use moneyflow_core::run::RunStatus;
 use sqlx::{PgConnection, Postgres};
@@ -71,6 +71,16 @@ async fn run_ops(
     for &(i, claim) in &plan.claims {
         answers.set(i, Ok(Reply::Claimed(claim_runs(conn, claim).await?)));
     }
+    // This backend redrives and releases leases in transactions of their
+    // own (`events.rs`, `release_all_leases`), never through the writer.
+    for i in plan.redrives.iter().map(|(i, _)| *i).chain(plan.releases) {
+        answers.set(
+            i,
+            Err(StoreError::Internal(
+                "PostgreSQL's writer does not take redrives or lease releases".into(),
+            )),
+        );
+    }
     // Last, so the lock that orders event ids is held only until the commit.
     super::events::append_events(conn, &pending, events).await?;
     Ok(answers.finish())
@@ -102,7 +112,9 @@ async fn accept_events<'a>(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut webhook_id = Vec::with_capacity(n);
     for (_, e) in accepts {
+        webhook_id.push(e.webhook_id.as_deref());
         company.push(e.company_id.as_str());
         key.push(e.idempotency_key.as_str());
         event_id.push(e.event_id.as_str());
@@ -114,14 +126,16 @@ async fn accept_events<'a>(
     }
     let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO events \
-         (company_id, idempotency_key, event_id, body_sha256, body, event_type, received_at, run_id) \
-         SELECT company_id, idempotency_key, event_id, body_sha256, body, event_type, received_at, run_id \
+         (company_id, idempotency_key, event_id, body_sha256, body, event_type, received_at, run_id, \
+          webhook_id) \
+         SELECT company_id, idempotency_key, event_id, body_sha256, body, event_type, received_at, \
+                run_id, webhook_id \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                     $7::timestamptz[], $8::text[]) \
+                     $7::timestamptz[], $8::text[], $9::text[]) \
               WITH ORDINALITY AS u(company_id, idempotency_key, event_id, body_sha256, body, \
-                                   event_type, received_at, run_id, ord) \
+                                   event_type, received_at, run_id, webhook_id, ord) \
          ORDER BY ord \
-         ON CONFLICT (company_id, idempotency_key) DO NOTHING \
+         ON CONFLICT DO NOTHING \
          RETURNING run_id",
     )
     .bind(&company)
@@ -132,6 +146,7 @@ async fn accept_events<'a>(
     .bind(&event_type)
     .bind(&received_at)
     .bind(&run_id)
+    .bind(&webhook_id)
     .fetch_all(&mut *conn)
     .await?;
 
@@ -230,7 +245,27 @@ async fn accept_events<'a>(
         .bind(&key)
         .fetch_all(&mut *conn)
         .await?;
-        for (ord, event_id, run_id, body_sha256) in earlier {
+        // Then by webhook-id, which names a signed message whatever its
+        // key: where both match, the webhook-id's event is the answer.
+        let webhook_id: Vec<Option<&str>> =
+            seen.iter().map(|(_, e)| e.webhook_id.as_deref()).collect();
+        let by_webhook_id: Vec<(i64, String, String, String)> = if webhook_id
+            .iter()
+            .any(Option::is_some)
+        {
+            sqlx::query_as(
+                    "SELECT u.ord, e.event_id, e.run_id, e.body_sha256 \
+                     FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS u(company_id, webhook_id, ord) \
+                     JOIN events AS e ON e.company_id = u.company_id AND e.webhook_id = u.webhook_id",
+                )
+                .bind(&company)
+                .bind(&webhook_id)
+                .fetch_all(&mut *conn)
+                .await?
+        } else {
+            Vec::new()
+        };
+        for (ord, event_id, run_id, body_sha256) in earlier.into_iter().chain(by_webhook_id) {
             // ORDINALITY counts from 1.
             let position = usize::try_from(ord - 1).ok();
             let Some(&(i, e)) = position.and_then(|p| seen.get(p)) else {
@@ -303,6 +338,7 @@ async fn commit_steps<'a>(
         Vec::new(),
     );
     let (mut done, mut waiting, mut waiting_at) = (Vec::new(), Vec::new(), Vec::new());
+    let mut quarantined = Vec::new();
     for step in &steps {
         run_id.push(step.run_id.as_str());
         status.push(step.status.as_str());
@@ -320,6 +356,10 @@ async fn commit_steps<'a>(
         }
         match step.next {
             QueueNext::Done => done.push(step.run_id.as_str()),
+            QueueNext::Quarantine => {
+                done.push(step.run_id.as_str());
+                quarantined.push(step.run_id.as_str());
+            }
             QueueNext::At(at) => {
                 waiting.push(step.run_id.as_str());
                 waiting_at.push(truncate(at));
@@ -373,9 +413,16 @@ async fn commit_steps<'a>(
             .execute(&mut *conn)
             .await?;
     }
+    if !quarantined.is_empty() {
+        sqlx::query("UPDATE runs SET quarantined = true WHERE run_id = ANY($1)")
+            .bind(&quarantined)
+            .execute(&mut *conn)
+            .await?;
+    }
     if !waiting.is_empty() {
         sqlx::query(
-            "UPDATE run_queue AS q SET available_at = u.at, lease_owner = NULL, lease_until = NULL \
+            "UPDATE run_queue AS q SET available_at = u.at, lease_owner = NULL, lease_until = NULL, \
+                 claims = 0 \
              FROM UNNEST($1::text[], $2::timestamptz[]) AS u(run_id, at) WHERE q.run_id = u.run_id",
         )
         .bind(&waiting)
@@ -413,7 +460,7 @@ async fn claim_runs(conn: &mut PgConnection, claim: &Claim) -> Result<Vec<String
              WHERE available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
              ORDER BY available_at LIMIT $4 \
              FOR UPDATE SKIP LOCKED) \
-         UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2 \
+         UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2, claims = q.claims + 1 \
          FROM due WHERE q.run_id = due.run_id \
          RETURNING q.run_id",
     )
@@ -464,6 +511,8 @@ struct RunWorkRow {
     #[sqlx(flatten)]
     run: RunRow,
     body: String,
+    /// Null once the run has left the queue.
+    claims: Option<i32>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -565,9 +614,10 @@ impl RunStore for PgStore {
         // Joined on (company_id, event_id), the events index; run_id picks
         // the right one if an event id came with several keys.
         let rows = sqlx::query_as::<_, RunWorkRow>(&format!(
-            "SELECT {RUN_COLUMNS}, e.body FROM runs AS r \
+            "SELECT {RUN_COLUMNS}, e.body, q.claims FROM runs AS r \
              JOIN events AS e ON e.company_id = r.company_id AND e.event_id = r.event_id \
                              AND e.run_id = r.run_id \
+             LEFT JOIN run_queue AS q ON q.run_id = r.run_id \
              WHERE r.run_id = ANY($1)"
         ))
         .bind(run_ids)
@@ -579,6 +629,7 @@ impl RunStore for PgStore {
                 Ok(RunWork {
                     event: json_from_text("event body", &row.body)?,
                     run: row.run.into_record()?,
+                    claims: row.claims.map_or(0, |n| u32::try_from(n).unwrap_or(0)),
                 })
             })
             .collect()
@@ -612,6 +663,15 @@ impl RunStore for PgStore {
 
     async fn release_lease(&self, run_id: &str, owner: &str) -> StoreResult<()> {
         self.release_one(run_id, owner).await
+    }
+
+    async fn reset_claims(&self, run_ids: &[String]) -> StoreResult<()> {
+        sqlx::query("UPDATE run_queue SET claims = 0 WHERE run_id = ANY($1)")
+            .bind(run_ids)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
     }
 
     async fn list_documents(&self, run_id: &str) -> StoreResult<Vec<Document>> {

@@ -1,96 +1,149 @@
 //! Run events, run listings, the queue's gauges and redrive on SQLite.
 //!
-//! Events are appended by the group-commit writer at the end of each batch
-//! ([`append_events`]); SQLite has one writer at a time, so ids become
-//! visible in increasing order. A redrive is a transaction of its own on the
-//! pool (`BEGIN IMMEDIATE`, the write lock from its first read), which
-//! publishes its `run.redriven` on the feed once committed.
-
-use std::borrow::Cow;
-use std::collections::HashMap;
+//! Events are appended by the writer thread inside the request that makes
+//! them ([`append_events`]); SQLite has one writer, so ids become visible
+//! in increasing order and `max(seq) + 1` is gap-free. A redrive is a
+//! request to the writer too ([`redrive`]). Reads use the read connections.
 
 use moneyflow_core::ports::{
     QueueStats, Redrive, RunEvent, RunEventKind, RunEventStore, RunQuery, RunSummary, StoreError,
     StoreResult,
 };
 use moneyflow_core::run::RunStatus;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::SqliteStore;
-use crate::codec::{corrupt_status, from_micros, json_from_text, now, to_micros, truncate};
-use crate::error::from_sqlx;
-use crate::run_events::{EventSink, PendingEvent, clamp_limit, kind_from_text, number, run_ids};
+use super::writer::{OpEvents, OpFailure};
+use crate::codec::{corrupt_status, from_micros, json_from_text, to_micros, truncate};
+use crate::error::from_rusqlite;
+use crate::run_events::{clamp_limit, kind_from_text};
+use crate::writer::WriteOp;
 
-fn json_param(rows: &impl serde::Serialize) -> Result<String, sqlx::Error> {
-    serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+/// A run's identity and its last event's seq (0 when it has none): what
+/// numbering its next events needs.
+pub(super) struct RunTail<'a> {
+    pub run_id: &'a str,
+    pub company_id: &'a str,
+    pub last_seq: i64,
 }
 
-/// Appends `pending` (numbered after each run's last event) in one
-/// statement, and collects them into `sink` when it collects.
-pub(crate) async fn append_events(
-    conn: &mut SqliteConnection,
-    pending: &[PendingEvent<'_>],
-    sink: &mut EventSink,
-) -> Result<(), sqlx::Error> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let runs: HashMap<String, (String, i64)> = sqlx::query_as::<_, (String, String, i64)>(
-        "SELECT r.run_id, r.company_id, \
-                COALESCE((SELECT MAX(e.seq) FROM run_events AS e WHERE e.run_id = r.run_id), 0) \
-         FROM runs AS r WHERE r.run_id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(json_param(&run_ids(pending))?)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(run_id, company_id, last)| (run_id, (company_id, last)))
-    .collect();
-    let numbered = number(pending, &runs);
-    if numbered.is_empty() {
-        return Ok(());
-    }
-    let created_at = now();
-    let rows: Vec<_> = numbered
-        .iter()
-        .map(|e| {
-            (
-                e.run_id,
-                &e.company_id,
-                e.seq,
-                e.kind.as_str(),
-                &e.data_text,
-            )
-        })
-        .collect();
-    let inserted: Vec<(i64, String, i64)> = sqlx::query_as(
+/// Appends `new` to the run, numbered after `tail.last_seq`, and keeps them
+/// in `out` for the feed when it collects.
+pub(super) fn append_events<'v>(
+    conn: &Connection,
+    tail: &RunTail<'_>,
+    new: impl IntoIterator<Item = (RunEventKind, &'v Value)>,
+    out: &mut OpEvents,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
         "INSERT INTO run_events (run_id, company_id, seq, kind, data, created_at) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ?2 \
-         FROM json_each(?1) ORDER BY key \
-         RETURNING id, run_id, seq",
-    )
-    .bind(json_param(&rows)?)
-    .bind(to_micros(created_at))
-    .fetch_all(&mut *conn)
-    .await?;
-    if sink.collect {
-        let ids: HashMap<(String, i64), i64> = inserted
-            .into_iter()
-            .map(|(id, run_id, seq)| ((run_id, seq), id))
-            .collect();
-        for event in numbered {
-            if let Some(&id) = ids.get(&(event.run_id.to_owned(), event.seq)) {
-                sink.events.push(event.into_event(id, created_at));
-            }
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+    )?;
+    let created_at = to_micros(out.at);
+    let mut seq = tail.last_seq;
+    for (kind, data) in new {
+        seq += 1;
+        let text = serde_json::to_string(data)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let id: i64 = stmt.query_row(
+            params![
+                tail.run_id,
+                tail.company_id,
+                seq,
+                kind.as_str(),
+                text,
+                created_at
+            ],
+            |row| row.get(0),
+        )?;
+        if out.collect {
+            out.events.push(RunEvent {
+                id,
+                run_id: tail.run_id.to_owned(),
+                company_id: tail.company_id.to_owned(),
+                seq,
+                kind,
+                data: data.clone(),
+                created_at: out.at,
+            });
         }
     }
     Ok(())
 }
 
+/// Checks the run is still failed, stores its new checkpoints, queues it
+/// and appends `run.redriven` (the writer's request for
+/// [`RunEventStore::redrive_run`]).
+pub(super) fn redrive(
+    conn: &Connection,
+    redrive: &Redrive,
+    events: &mut OpEvents,
+) -> Result<RunSummary, OpFailure> {
+    let found: Option<(String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT status, company_id, \
+                    COALESCE((SELECT MAX(e.seq) FROM run_events AS e WHERE e.run_id = ?1), 0) \
+             FROM runs WHERE run_id = ?1",
+        )?
+        .query_row([&redrive.run_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let (company_id, last_seq) = match found {
+        None => {
+            return Err(OpFailure::Refused(StoreError::NotFound(format!(
+                "run {}",
+                redrive.run_id
+            ))));
+        }
+        Some((status, company_id, last_seq)) if status == "failed" => (company_id, last_seq),
+        Some((other, ..)) => {
+            return Err(OpFailure::Refused(StoreError::Conflict(format!(
+                "run {} is {other}, not failed",
+                redrive.run_id
+            ))));
+        }
+    };
+    let nodes = serde_json::to_string(&redrive.nodes)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'queued', nodes = ?2, finished_at = NULL, \
+             redrive_count = redrive_count + 1, quarantined = 0 \
+         WHERE run_id = ?1",
+    )?
+    .execute(params![redrive.run_id, nodes])?;
+    // A failed run has left the queue; a stray entry is reset rather than
+    // refused.
+    conn.prepare_cached(
+        "INSERT INTO run_queue (run_id, available_at) VALUES (?1, ?2) \
+         ON CONFLICT (run_id) DO UPDATE SET available_at = excluded.available_at, \
+             lease_owner = NULL, lease_until = NULL, claims = 0",
+    )?
+    .execute(params![redrive.run_id, to_micros(truncate(redrive.now))])?;
+    let tail = RunTail {
+        run_id: &redrive.run_id,
+        company_id: &company_id,
+        last_seq,
+    };
+    append_events(
+        conn,
+        &tail,
+        [(RunEventKind::Redriven, &redrive.data)],
+        events,
+    )?;
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"
+        ))?
+        .query_row([&redrive.run_id], SummaryRow::read)?;
+    row.into_summary().map_err(OpFailure::Refused)
+}
+
 const EVENT_COLUMNS: &str = "id, run_id, company_id, seq, kind, data, created_at";
 
-#[derive(sqlx::FromRow)]
 struct EventRow {
     id: i64,
     run_id: String,
@@ -102,6 +155,18 @@ struct EventRow {
 }
 
 impl EventRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            run_id: row.get(1)?,
+            company_id: row.get(2)?,
+            seq: row.get(3)?,
+            kind: row.get(4)?,
+            data: row.get(5)?,
+            created_at: row.get(6)?,
+        })
+    }
+
     fn into_event(self) -> StoreResult<RunEvent> {
         Ok(RunEvent {
             kind: kind_from_text(&self.kind)?,
@@ -116,9 +181,9 @@ impl EventRow {
 }
 
 const SUMMARY_COLUMNS: &str = "run_id, company_id, event_id, event_type, rule_version, status, \
-                               redrive_count, created_at, started_at, finished_at";
+                               redrive_count, quarantined, created_at, started_at, \
+                               finished_at";
 
-#[derive(sqlx::FromRow)]
 struct SummaryRow {
     run_id: String,
     company_id: String,
@@ -127,12 +192,29 @@ struct SummaryRow {
     rule_version: i64,
     status: String,
     redrive_count: i64,
+    quarantined: bool,
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
 }
 
 impl SummaryRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            run_id: row.get(0)?,
+            company_id: row.get(1)?,
+            event_id: row.get(2)?,
+            event_type: row.get(3)?,
+            rule_version: row.get(4)?,
+            status: row.get(5)?,
+            redrive_count: row.get(6)?,
+            quarantined: row.get::<_, i64>(7)? != 0,
+            created_at: row.get(8)?,
+            started_at: row.get(9)?,
+            finished_at: row.get(10)?,
+        })
+    }
+
     fn into_summary(self) -> StoreResult<RunSummary> {
         Ok(RunSummary {
             status: RunStatus::parse(&self.status).ok_or_else(|| corrupt_status(&self.status))?,
@@ -145,20 +227,26 @@ impl SummaryRow {
             event_type: self.event_type,
             rule_version: self.rule_version,
             redrive_count: self.redrive_count,
+            quarantined: self.quarantined,
         })
     }
 }
 
-async fn summary(
-    conn: &mut SqliteConnection,
-    run_id: &str,
-) -> Result<Option<SummaryRow>, sqlx::Error> {
-    sqlx::query_as::<_, SummaryRow>(&format!(
-        "SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"
-    ))
-    .bind(run_id)
-    .fetch_optional(conn)
-    .await
+/// Runs `sql` with `params` and maps each row with `read` then `convert`.
+fn select<R, T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<R>,
+    convert: impl Fn(R) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(from_rusqlite)?;
+    let rows = stmt.query_map(params, read).map_err(from_rusqlite)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(convert(row.map_err(from_rusqlite)?)?);
+    }
+    Ok(out)
 }
 
 impl RunEventStore for SqliteStore {
@@ -168,19 +256,21 @@ impl RunEventStore for SqliteStore {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<RunEvent>> {
-        sqlx::query_as::<_, EventRow>(&format!(
-            "SELECT {EVENT_COLUMNS} FROM run_events WHERE run_id = ?1 AND seq > ?2 \
-             ORDER BY seq LIMIT ?3"
-        ))
-        .bind(run_id)
-        .bind(after_seq)
-        .bind(clamp_limit(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?
-        .into_iter()
-        .map(EventRow::into_event)
-        .collect()
+        let run_id = run_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                select(
+                    conn,
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM run_events WHERE run_id = ?1 AND seq > ?2 \
+                         ORDER BY seq LIMIT ?3"
+                    ),
+                    params![run_id, after_seq, clamp_limit(limit)],
+                    EventRow::read,
+                    EventRow::into_event,
+                )
+            })
+            .await
     }
 
     async fn list_company_events(
@@ -189,83 +279,121 @@ impl RunEventStore for SqliteStore {
         after_id: i64,
         limit: usize,
     ) -> StoreResult<Vec<RunEvent>> {
-        sqlx::query_as::<_, EventRow>(&format!(
-            "SELECT {EVENT_COLUMNS} FROM run_events WHERE company_id = ?1 AND id > ?2 \
-             ORDER BY id LIMIT ?3"
-        ))
-        .bind(company_id)
-        .bind(after_id)
-        .bind(clamp_limit(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?
-        .into_iter()
-        .map(EventRow::into_event)
-        .collect()
+        let company_id = company_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                select(
+                    conn,
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM run_events WHERE company_id = ?1 AND id > ?2 \
+                         ORDER BY id LIMIT ?3"
+                    ),
+                    params![company_id, after_id, clamp_limit(limit)],
+                    EventRow::read,
+                    EventRow::into_event,
+                )
+            })
+            .await
     }
 
     async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<RunSummary>> {
-        let mut sql: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM runs WHERE true"));
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM runs WHERE true");
+        let mut values: Vec<SqlValue> = Vec::new();
+        let mut filter = |sql: &mut String, clause: &str, value: SqlValue| {
+            values.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+        };
         if let Some(company_id) = &query.company_id {
-            sql.push(" AND company_id = ").push_bind(company_id.clone());
+            filter(&mut sql, " AND company_id = ?", company_id.clone().into());
         }
         if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
+            filter(
+                &mut sql,
+                " AND status = ?",
+                status.as_str().to_owned().into(),
+            );
         }
         if let Some(event_type) = &query.event_type {
-            sql.push(" AND event_type = ").push_bind(event_type.clone());
+            filter(&mut sql, " AND event_type = ?", event_type.clone().into());
         }
         if let Some(version) = query.rule_version {
-            sql.push(" AND rule_version = ").push_bind(version);
+            filter(&mut sql, " AND rule_version = ?", version.into());
         }
         if let Some(after) = query.created_after {
-            sql.push(" AND created_at >= ")
-                .push_bind(to_micros(truncate(after)));
+            filter(
+                &mut sql,
+                " AND created_at >= ?",
+                to_micros(truncate(after)).into(),
+            );
         }
         if let Some(before) = query.created_before {
-            sql.push(" AND created_at < ")
-                .push_bind(to_micros(truncate(before)));
+            filter(
+                &mut sql,
+                " AND created_at < ?",
+                to_micros(truncate(before)).into(),
+            );
         }
         if let Some((created_at, run_id)) = &query.before {
-            sql.push(" AND (created_at, run_id) < (")
-                .push_bind(to_micros(truncate(*created_at)))
-                .push(", ")
-                .push_bind(run_id.clone())
-                .push(")");
+            filter(
+                &mut sql,
+                " AND (created_at, run_id) < (?",
+                to_micros(truncate(*created_at)).into(),
+            );
+            filter(&mut sql, ", ?)", run_id.clone().into());
         }
-        sql.push(" ORDER BY created_at DESC, run_id DESC LIMIT ")
-            .push_bind(clamp_limit(query.limit));
-        sql.build_query_as::<SummaryRow>()
-            .fetch_all(&self.pool)
+        filter(
+            &mut sql,
+            " ORDER BY created_at DESC, run_id DESC LIMIT ?",
+            clamp_limit(query.limit).into(),
+        );
+        self.readers
+            .read(move |conn| {
+                select(
+                    conn,
+                    &sql,
+                    params_from_iter(values),
+                    SummaryRow::read,
+                    SummaryRow::into_summary,
+                )
+            })
             .await
-            .map_err(from_sqlx)?
-            .into_iter()
-            .map(SummaryRow::into_summary)
-            .collect()
     }
 
     async fn get_run_summary(&self, run_id: &str) -> StoreResult<Option<RunSummary>> {
-        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
-        summary(&mut conn, run_id)
+        let run_id = run_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"
+                ))
+                .and_then(|mut stmt| stmt.query_row([&run_id], SummaryRow::read).optional())
+                .map_err(from_rusqlite)?
+                .map(SummaryRow::into_summary)
+                .transpose()
+            })
             .await
-            .map_err(from_sqlx)?
-            .map(SummaryRow::into_summary)
-            .transpose()
     }
 
     async fn queue_stats(&self, now: OffsetDateTime) -> StoreResult<QueueStats> {
-        let (depth, due, oldest): (i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), \
-                    COALESCE(SUM(available_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)), 0), \
-                    MIN(CASE WHEN available_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) \
-                             THEN available_at END) \
-             FROM run_queue",
-        )
-        .bind(to_micros(truncate(now)))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let now = to_micros(truncate(now));
+        let (depth, due, oldest): (i64, i64, Option<i64>) = self
+            .readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT COUNT(*), \
+                            COALESCE(SUM(available_at <= ?1 \
+                                         AND (lease_until IS NULL OR lease_until <= ?1)), 0), \
+                            MIN(CASE WHEN available_at <= ?1 \
+                                          AND (lease_until IS NULL OR lease_until <= ?1) \
+                                     THEN available_at END) \
+                     FROM run_queue",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row([now], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                })
+                .map_err(from_rusqlite)
+            })
+            .await?;
         Ok(QueueStats {
             depth,
             due,
@@ -274,68 +402,9 @@ impl RunEventStore for SqliteStore {
     }
 
     async fn redrive_run(&self, redrive: Redrive) -> StoreResult<RunSummary> {
-        let nodes = json_param(&redrive.nodes).map_err(from_sqlx)?;
-        let at = to_micros(truncate(redrive.now));
-        // IMMEDIATE: the write lock before the status is read, so two
-        // redrives cannot both see `failed`.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(from_sqlx)?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM runs WHERE run_id = ?1")
-                .bind(&redrive.run_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
-        match status.as_deref() {
-            None => return Err(StoreError::NotFound(format!("run {}", redrive.run_id))),
-            Some("failed") => {}
-            Some(other) => {
-                return Err(StoreError::Conflict(format!(
-                    "run {} is {other}, not failed",
-                    redrive.run_id
-                )));
-            }
-        }
-        sqlx::query(
-            "UPDATE runs SET status = 'queued', nodes = ?2, finished_at = NULL, \
-                 redrive_count = redrive_count + 1 \
-             WHERE run_id = ?1",
-        )
-        .bind(&redrive.run_id)
-        .bind(&nodes)
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-        // A failed run has left the queue; a stray entry is reset rather
-        // than refused.
-        sqlx::query(
-            "INSERT INTO run_queue (run_id, available_at) VALUES (?1, ?2) \
-             ON CONFLICT (run_id) DO UPDATE SET available_at = excluded.available_at, \
-                 lease_owner = NULL, lease_until = NULL",
-        )
-        .bind(&redrive.run_id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-        let pending = [PendingEvent {
-            run_id: &redrive.run_id,
-            kind: RunEventKind::Redriven,
-            data: Cow::Borrowed(&redrive.data),
-        }];
-        let mut sink = EventSink::new(self.writer.feed().wanted());
-        append_events(&mut tx, &pending, &mut sink)
-            .await
-            .map_err(from_sqlx)?;
-        let row = summary(&mut tx, &redrive.run_id)
-            .await
-            .map_err(from_sqlx)?
-            .ok_or_else(|| StoreError::NotFound(format!("run {}", redrive.run_id)))?;
-        tx.commit().await.map_err(from_sqlx)?;
-        self.writer.feed().publish(sink.events);
-        row.into_summary()
+        self.writer
+            .call(WriteOp::Redrive(redrive))
+            .await?
+            .into_redriven()
     }
 }

@@ -3,72 +3,89 @@
 //!
 //! Deliveries are an outbox: [`enqueue_deliveries`] runs inside the writer's
 //! step-commit transaction, so a run is finished if and only if its
-//! deliveries exist. The rest goes through the pool: endpoints change
+//! deliveries exist. The rest goes through the sqlx pool: endpoints change
 //! rarely, and the delivery worker's claims and attempts are few next to the
-//! hot path (one claim per batch, one small transaction per attempt).
+//! hot path (one claim per batch, one small transaction per attempt). The
+//! backtests' read of recent runs uses the read connections.
 
 use moneyflow_core::ports::{
     AttemptRecord, Delivery, DeliveryAttempt, DeliveryNext, DeliveryStatus, DueDelivery,
     HistoryCursor, NewNotificationEndpoint, NotificationEndpoint, NotificationStore,
-    RunHistoryStore, RunRecord, RunWork, StepCommit, StoreResult,
+    RunHistoryStore, RunWork, StepCommit, StoreResult,
 };
-use moneyflow_core::run::RunStatus;
-use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::SqliteStore;
-use crate::codec::{
-    add_duration, corrupt_status, from_micros, json_from_text, nodes_from_text, to_micros, truncate,
-};
-use crate::error::{corrupt, from_sqlx, from_sqlx_as};
+use super::runs::{RUN_COLUMNS, RunRow};
+use crate::codec::{add_duration, corrupt_status, from_micros, to_micros, truncate};
+use crate::error::{corrupt, from_rusqlite, from_sqlx, from_sqlx_as};
 
-/// The outbox hook of a step commit: for each step that finishes its run,
-/// one pending delivery per enabled endpoint of the run's company that takes
-/// the event type. Runs in the step commit's transaction; a round without
-/// finished runs costs nothing.
-pub(super) async fn enqueue_deliveries(
-    conn: &mut SqliteConnection,
-    steps: &[&StepCommit],
-) -> Result<(), sqlx::Error> {
-    let finished: Vec<(&str, &str, String, i64)> = steps
-        .iter()
-        .filter(|s| s.status.is_terminal())
-        .map(|s| {
-            let at = truncate(s.finished_at.unwrap_or_else(crate::codec::now));
-            (
-                s.run_id.as_str(),
-                s.status.as_str(),
-                at.format(&Rfc3339).unwrap_or_default(),
-                to_micros(at),
-            )
+/// The outbox hook of a step commit that finishes its run: one pending
+/// delivery per enabled endpoint of the run's company that takes the event
+/// type. Runs in the writer's transaction (inside the step's savepoint);
+/// a company without endpoints costs one indexed read.
+pub(super) fn enqueue_deliveries(
+    conn: &rusqlite::Connection,
+    step: &StepCommit,
+    company_id: &str,
+    event_id: &str,
+    rule_version: i64,
+) -> rusqlite::Result<()> {
+    let event_type = format!("run.{}", step.status.as_str());
+    let mut endpoints = conn.prepare_cached(
+        "SELECT endpoint_id, event_types FROM notification_endpoints \
+         WHERE company_id = ?1 AND enabled = 1",
+    )?;
+    let takers: Vec<String> = endpoints
+        .query_map([company_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .filter_map(|row| match row {
+            Ok((id, types)) => serde_json::from_str::<Vec<String>>(&types)
+                .ok()
+                .filter(|types| types.contains(&event_type))
+                .map(|_| Ok(id)),
+            Err(err) => Some(Err(err)),
         })
-        .collect();
-    if finished.is_empty() {
+        .collect::<rusqlite::Result<_>>()?;
+    if takers.is_empty() {
         return Ok(());
     }
-    let param = serde_json::to_string(&finished).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    // The payload is built here, once: every attempt sends the same bytes.
-    sqlx::query(
+    let at = truncate(step.finished_at.unwrap_or_else(crate::codec::now));
+    let at_text = at.format(&Rfc3339).unwrap_or_default();
+    // Built here, once: every attempt sends the same bytes.
+    let payload = serde_json::json!({
+        "type": event_type,
+        "timestamp": at_text,
+        "data": {
+            "run_id": step.run_id,
+            "company_id": company_id,
+            "event_id": event_id,
+            "status": step.status.as_str(),
+            "rule_version": rule_version,
+            "finished_at": at_text,
+        },
+    })
+    .to_string();
+    let mut insert = conn.prepare_cached(
         "INSERT INTO notification_deliveries \
          (delivery_id, endpoint_id, company_id, run_id, event_type, payload, status, attempts, \
           next_attempt_at, created_at) \
-         SELECT 'msg_' || lower(hex(randomblob(16))), e.endpoint_id, r.company_id, r.run_id, \
-                'run.' || (j.value ->> 1), \
-                json_object('type', 'run.' || (j.value ->> 1), 'timestamp', j.value ->> 2, \
-                    'data', json_object('run_id', r.run_id, 'company_id', r.company_id, \
-                        'event_id', r.event_id, 'status', j.value ->> 1, \
-                        'rule_version', r.rule_version, 'finished_at', j.value ->> 2)), \
-                'pending', 0, j.value ->> 3, j.value ->> 3 \
-         FROM json_each(?1) AS j \
-         JOIN runs AS r ON r.run_id = j.value ->> 0 \
-         JOIN notification_endpoints AS e ON e.company_id = r.company_id AND e.enabled = 1 \
-         WHERE EXISTS (SELECT 1 FROM json_each(e.event_types) AS t \
-                       WHERE t.value = 'run.' || (j.value ->> 1))",
-    )
-    .bind(param)
-    .execute(&mut *conn)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)",
+    )?;
+    for endpoint_id in takers {
+        let delivery_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        insert.execute(rusqlite::params![
+            delivery_id,
+            endpoint_id,
+            company_id,
+            step.run_id,
+            event_type,
+            payload,
+            to_micros(at)
+        ])?;
+    }
     Ok(())
 }
 
@@ -174,43 +191,6 @@ impl AttemptRow {
             status_code: self.status_code.and_then(|c| u16::try_from(c).ok()),
             error: self.error,
             duration_ms: u64::try_from(self.duration_ms).unwrap_or(0),
-        })
-    }
-}
-
-/// A run with its event, for backtests.
-#[derive(sqlx::FromRow)]
-struct HistoryRow {
-    run_id: String,
-    company_id: String,
-    event_id: String,
-    event_type: String,
-    rule_version: i64,
-    status: String,
-    nodes: String,
-    created_at: i64,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    body: String,
-}
-
-impl HistoryRow {
-    fn into_work(self) -> StoreResult<RunWork> {
-        Ok(RunWork {
-            event: json_from_text("event body", &self.body)?,
-            run: RunRecord {
-                status: RunStatus::parse(&self.status)
-                    .ok_or_else(|| corrupt_status(&self.status))?,
-                nodes: nodes_from_text(&self.nodes)?,
-                created_at: from_micros(self.created_at)?,
-                started_at: self.started_at.map(from_micros).transpose()?,
-                finished_at: self.finished_at.map(from_micros).transpose()?,
-                run_id: self.run_id,
-                company_id: self.company_id,
-                event_id: self.event_id,
-                event_type: self.event_type,
-                rule_version: self.rule_version,
-            },
         })
     }
 }
@@ -542,35 +522,43 @@ impl RunHistoryStore for SqliteStore {
         before: Option<&HistoryCursor>,
         limit_to: usize,
     ) -> StoreResult<Vec<RunWork>> {
-        // Keyset paging on runs_company_created: each page is one index
+        // Keyset paging on runs_company_created_run: each page is one index
         // range, however deep the backtest goes.
         let (before_at, before_id) = match before {
             Some(cursor) => (
                 to_micros(truncate(cursor.created_at)),
-                cursor.run_id.as_str(),
+                cursor.run_id.clone(),
             ),
             // Nothing is newer than the end of time.
-            None => (i64::MAX, ""),
+            None => (i64::MAX, String::new()),
         };
-        sqlx::query_as::<_, HistoryRow>(
-            "SELECT r.run_id, r.company_id, r.event_id, r.event_type, r.rule_version, r.status, \
-                    r.nodes, r.created_at, r.started_at, r.finished_at, e.body \
-             FROM runs AS r \
-             JOIN events AS e ON e.company_id = r.company_id AND e.event_id = r.event_id \
-                             AND e.run_id = r.run_id \
-             WHERE r.company_id = ?1 \
-               AND (r.created_at < ?2 OR (r.created_at = ?2 AND r.run_id < ?3)) \
-             ORDER BY r.created_at DESC, r.run_id DESC LIMIT ?4",
-        )
-        .bind(company_id)
-        .bind(before_at)
-        .bind(before_id)
-        .bind(limit(limit_to))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?
-        .into_iter()
-        .map(HistoryRow::into_work)
-        .collect()
+        let company_id = company_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RUN_COLUMNS}, e.body FROM runs AS r \
+                         JOIN events AS e ON e.company_id = r.company_id \
+                                         AND e.event_id = r.event_id AND e.run_id = r.run_id \
+                         WHERE r.company_id = ?1 \
+                           AND (r.created_at < ?2 OR (r.created_at = ?2 AND r.run_id < ?3)) \
+                         ORDER BY r.created_at DESC, r.run_id DESC LIMIT ?4"
+                    ))
+                    .map_err(from_rusqlite)?;
+                let rows = stmt
+                    .query_map(
+                        rusqlite::params![company_id, before_at, before_id, limit(limit_to)],
+                        |row| Ok((RunRow::read(row)?, row.get::<_, String>(10)?)),
+                    )
+                    .map_err(from_rusqlite)?;
+                let mut runs = Vec::new();
+                for row in rows {
+                    let (run, body) = row.map_err(from_rusqlite)?;
+                    // Finished runs: no longer queued.
+                    runs.push(run.into_work(&body, None)?);
+                }
+                Ok(runs)
+            })
+            .await
     }
 }

@@ -1,362 +1,290 @@
 //! Events, runs, the queue and documents on SQLite.
 //!
-//! Writes go through the group-commit writer on its own connection: a batch
-//! is one `BEGIN IMMEDIATE` transaction (the write lock from the start, so it
-//! never fails half-way trying to upgrade a read lock). Lists travel as one
-//! JSON array parameter unpacked by `json_each`, so a batch of a thousand
-//! accepts is four statements, and a batch of step commits five, each
-//! prepared once and cached, instead of thousands of round trips to SQLite's
-//! worker thread. Reads use the pool.
-
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::future::Future;
+//! Writes are requests to the writer thread (`writer.rs`), which runs each
+//! of a batch's requests here ([`run_op`]) inside its own savepoint of the
+//! batch's one transaction: a few cached statements per request, each a
+//! call into SQLite on the same thread. Reads run on the read connections
+//! (`connection.rs`).
 
 use moneyflow_core::ports::{
     AcceptOutcome, Document, EventStore, NewEvent, QueueNext, RunRecord, RunStore, RunWork,
-    StepCommit, StoreResult,
+    StepCommit, StoreError, StoreResult,
 };
 use moneyflow_core::run::RunStatus;
-use serde_json::Value;
-use sqlx::{Sqlite, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use super::events::{RunTail, append_events, redrive};
+use super::writer::{OpEvents, OpFailure};
 use crate::codec::{
     add_duration, corrupt_status, from_micros, json_from_text, nodes_from_text, now, to_micros,
     truncate,
 };
-use crate::error::from_sqlx;
-use crate::run_events::{self, EventSink, PendingEvent};
-use crate::writer::{
-    Answers, BatchDb, Claim, OpResult, Plan, Renewal, Reply, WriteOp, earlier_outcome, fence,
-    rounds,
-};
+use crate::error::from_rusqlite;
+use crate::run_events;
+use crate::writer::{Claim, Renewal, Reply, WriteOp, earlier_outcome, lease_lost};
 
-impl BatchDb for Sqlite {
-    // IMMEDIATE: the write lock from the start, so a batch never fails
-    // half-way trying to upgrade a read lock.
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
-
-    fn run_ops<'a>(
-        conn: &'a mut SqliteConnection,
-        ops: &'a [WriteOp],
-        events: &'a mut EventSink,
-    ) -> impl Future<Output = Result<Vec<OpResult>, sqlx::Error>> + Send + 'a {
-        run_ops(conn, ops, events)
+/// Runs one request of a batch (inside its savepoint).
+pub(super) fn run_op(
+    conn: &Connection,
+    op: &WriteOp,
+    events: &mut OpEvents,
+) -> Result<Reply, OpFailure> {
+    match op {
+        WriteOp::Accept(event) => Ok(Reply::Accepted(accept(conn, event, events)?)),
+        WriteOp::Commit(step) => {
+            commit(conn, step, events)?;
+            Ok(Reply::Done)
+        }
+        WriteOp::Redrive(r) => Ok(Reply::Redriven(redrive(conn, r, events)?)),
+        WriteOp::Renew(renewal) => {
+            renew(conn, renewal)?;
+            Ok(Reply::Done)
+        }
+        WriteOp::ReleaseAll => Ok(Reply::Released(release_all(conn)?)),
+        WriteOp::Claim(claim) => Ok(Reply::Claimed(claim_runs(conn, claim)?)),
     }
 }
 
-async fn run_ops(
-    conn: &mut SqliteConnection,
-    ops: &[WriteOp],
-    events: &mut EventSink,
-) -> Result<Vec<OpResult>, sqlx::Error> {
-    let plan = Plan::new(ops);
-    let mut answers = Answers::new(ops.len());
-    let mut pending = Vec::new();
-    for round in rounds(&plan.commits) {
-        commit_steps(conn, &round, &mut answers, &mut pending).await?;
+/// Inserts the event (the first arrival wins a key), its run and queue
+/// entry, and `run.queued`; or answers with the earlier event of the key.
+fn accept(
+    conn: &Connection,
+    e: &NewEvent,
+    events: &mut OpEvents,
+) -> rusqlite::Result<AcceptOutcome> {
+    let received_at = to_micros(truncate(e.received_at));
+    // No conflict target: a known idempotency key and a known webhook-id
+    // both make the request a repeat.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO events \
+             (company_id, idempotency_key, event_id, body_sha256, body, event_type, received_at, \
+              run_id, webhook_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            e.company_id,
+            e.idempotency_key,
+            e.event_id,
+            e.body_sha256,
+            e.body,
+            e.event_type,
+            received_at,
+            e.run_id,
+            e.webhook_id
+        ])?;
+    if inserted == 0 {
+        // The webhook-id names a signed message whatever its key: where both
+        // match, its event is the answer.
+        let by_webhook_id = match &e.webhook_id {
+            Some(webhook_id) => conn
+                .prepare_cached(
+                    "SELECT event_id, run_id, body_sha256 FROM events \
+                     WHERE company_id = ?1 AND webhook_id = ?2",
+                )?
+                .query_row(params![e.company_id, webhook_id], earlier)
+                .optional()?,
+            None => None,
+        };
+        let found = match by_webhook_id {
+            Some(found) => found,
+            None => conn
+                .prepare_cached(
+                    "SELECT event_id, run_id, body_sha256 FROM events \
+                     WHERE company_id = ?1 AND idempotency_key = ?2",
+                )?
+                .query_row(params![e.company_id, e.idempotency_key], earlier)?,
+        };
+        let (event_id, run_id, body_sha256) = found;
+        return Ok(earlier_outcome(e, event_id, run_id, &body_sha256));
     }
-    if !plan.accepts.is_empty() {
-        accept_events(conn, &plan.accepts, &mut answers, &mut pending).await?;
-    }
-    for &(i, renewal) in &plan.renewals {
-        renew(conn, renewal).await?;
-        answers.set(i, Ok(Reply::Done));
-    }
-    for &(i, claim) in &plan.claims {
-        answers.set(i, Ok(Reply::Claimed(claim_runs(conn, claim).await?)));
-    }
-    // Last, so the lock that orders event ids is held only until the commit.
-    super::events::append_events(conn, &pending, events).await?;
-    Ok(answers.finish())
+    conn.prepare_cached(
+        "INSERT INTO runs \
+         (run_id, company_id, event_id, event_type, rule_version, status, nodes, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', '{}', ?6)",
+    )?
+    .execute(params![
+        e.run_id,
+        e.company_id,
+        e.event_id,
+        e.event_type,
+        e.rule_version,
+        received_at
+    ])?;
+    conn.prepare_cached("INSERT INTO run_queue (run_id, available_at) VALUES (?1, ?2)")?
+        .execute(params![e.run_id, received_at])?;
+    let queued = run_events::queued(e);
+    let tail = RunTail {
+        run_id: &e.run_id,
+        company_id: &e.company_id,
+        last_seq: 0,
+    };
+    append_events(conn, &tail, [(queued.kind, queued.data.as_ref())], events)?;
+    Ok(AcceptOutcome::Accepted {
+        event_id: e.event_id.clone(),
+        run_id: e.run_id.clone(),
+    })
 }
 
-/// A JSON array parameter for `json_each`.
-fn json_param(rows: &impl serde::Serialize) -> Result<String, sqlx::Error> {
-    serde_json::to_string(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+/// An earlier event's id, run and body hash.
+fn earlier(row: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
-/// Inserts the events (first arrival wins a key), then the runs and queue
-/// entries of those that were new, then reads the earlier event of each key
-/// that was not.
-async fn accept_events<'a>(
-    conn: &mut SqliteConnection,
-    accepts: &[(usize, &'a NewEvent)],
-    answers: &mut Answers,
-    pending: &mut Vec<PendingEvent<'a>>,
-) -> Result<(), sqlx::Error> {
-    let events: Vec<_> = accepts
-        .iter()
-        .map(|(_, e)| {
-            (
-                &e.company_id,
-                &e.idempotency_key,
-                &e.event_id,
-                &e.body_sha256,
-                &e.body,
-                &e.event_type,
-                to_micros(truncate(e.received_at)),
-                &e.run_id,
-            )
+/// Fences on the lease, then writes the checkpoint, the deliveries of a
+/// finished run, the documents, the queue move and the step's run events.
+/// A lost lease is the step's answer, with nothing of it written.
+fn commit(conn: &Connection, step: &StepCommit, events: &mut OpEvents) -> Result<(), OpFailure> {
+    let holder: Option<(Option<String>, String, String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT q.lease_owner, r.company_id, r.event_id, r.rule_version, \
+                    COALESCE((SELECT MAX(e.seq) FROM run_events AS e WHERE e.run_id = ?1), 0) \
+             FROM run_queue AS q JOIN runs AS r ON r.run_id = q.run_id WHERE q.run_id = ?1",
+        )?
+        .query_row([&step.run_id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         })
-        .collect();
-    // `WHERE true` keeps `ON CONFLICT` from parsing as a join constraint;
-    // `ORDER BY key` (the array index) inserts in arrival order.
-    let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO events \
-         (company_id, idempotency_key, event_id, body_sha256, body, event_type, received_at, run_id) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-                value ->> 6, value ->> 7 \
-         FROM json_each(?1) WHERE true ORDER BY key \
-         ON CONFLICT (company_id, idempotency_key) DO NOTHING \
-         RETURNING run_id",
-    )
-    .bind(json_param(&events)?)
-    .fetch_all(&mut *conn)
-    .await?;
-
-    // Which requests inserted: the first request carrying each returned
-    // run id (a request sent twice inserts once, then replays).
-    let mut inserted_runs: HashMap<String, usize> = HashMap::new();
-    for run_id in inserted {
-        *inserted_runs.entry(run_id).or_default() += 1;
+        .optional()?;
+    if let Some(refusal) = lease_lost(step, holder.as_ref().map(|h| h.0.clone())) {
+        return Err(OpFailure::Refused(refusal));
     }
-    let mut new_runs = Vec::new();
-    let mut seen = Vec::new();
-    for &(i, e) in accepts {
-        match inserted_runs.get_mut(&e.run_id) {
-            Some(count) if *count > 0 => {
-                *count -= 1;
-                pending.push(run_events::queued(e));
-                new_runs.push((
-                    &e.run_id,
-                    &e.company_id,
-                    &e.event_id,
-                    &e.event_type,
-                    e.rule_version,
-                    to_micros(truncate(e.received_at)),
-                ));
-                answers.set(
-                    i,
-                    Ok(Reply::Accepted(AcceptOutcome::Accepted {
-                        event_id: e.event_id.clone(),
-                        run_id: e.run_id.clone(),
-                    })),
-                );
-            }
-            _ => seen.push((i, e)),
-        }
-    }
-
-    if !new_runs.is_empty() {
-        let new_runs = json_param(&new_runs)?;
-        sqlx::query(
-            "INSERT INTO runs \
-             (run_id, company_id, event_id, event_type, rule_version, status, nodes, created_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                    'queued', '{}', value ->> 5 \
-             FROM json_each(?1)",
-        )
-        .bind(&new_runs)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO run_queue (run_id, available_at) \
-             SELECT value ->> 0, value ->> 5 FROM json_each(?1)",
-        )
-        .bind(&new_runs)
-        .execute(&mut *conn)
-        .await?;
-    }
-
-    if !seen.is_empty() {
-        let keys: Vec<_> = seen
-            .iter()
-            .map(|(_, e)| (&e.company_id, &e.idempotency_key))
-            .collect();
-        let earlier: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT j.key, e.event_id, e.run_id, e.body_sha256 \
-             FROM json_each(?1) AS j \
-             JOIN events AS e ON e.company_id = j.value ->> 0 AND e.idempotency_key = j.value ->> 1",
-        )
-        .bind(json_param(&keys)?)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (position, event_id, run_id, body_sha256) in earlier {
-            let Some(&(i, e)) = usize::try_from(position).ok().and_then(|p| seen.get(p)) else {
-                continue;
-            };
-            answers.set(
-                i,
-                Ok(Reply::Accepted(earlier_outcome(
-                    e,
-                    event_id,
-                    run_id,
-                    &body_sha256,
-                ))),
-            );
-        }
-        // A key that conflicted but cannot be read back is left unanswered:
-        // `Answers::finish` reports it as an internal error.
-    }
-    Ok(())
-}
-
-/// Commits a round of steps (each run once): fences on the leases, then
-/// writes the checkpoints, the documents and the queue moves of the steps
-/// that hold theirs, one statement per table. A lost lease is that step's
-/// answer, with nothing of it written.
-async fn commit_steps<'a>(
-    conn: &mut SqliteConnection,
-    round: &[(usize, &'a StepCommit)],
-    answers: &mut Answers,
-    pending: &mut Vec<PendingEvent<'a>>,
-) -> Result<(), sqlx::Error> {
-    let ids: Vec<&str> = round.iter().map(|(_, s)| s.run_id.as_str()).collect();
-    let holders: HashMap<String, Option<String>> = sqlx::query_as(
-        "SELECT run_id, lease_owner FROM run_queue \
-         WHERE run_id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(json_param(&ids)?)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
-    let steps = fence(round, &holders, answers);
-    if steps.is_empty() {
-        return Ok(());
-    }
-    for step in &steps {
-        pending.extend(step.events.iter().map(|event| PendingEvent {
-            run_id: &step.run_id,
-            kind: event.kind,
-            data: Cow::Borrowed(&event.data),
-        }));
-    }
-
-    let mut runs = Vec::with_capacity(steps.len());
-    let mut documents = Vec::new();
-    let mut done = Vec::new();
-    let mut waiting = Vec::new();
-    for step in &steps {
-        runs.push((
-            &step.run_id,
-            step.status.as_str(),
-            json_param(&step.nodes)?,
-            step.started_at.map(|t| to_micros(truncate(t))),
-            step.finished_at.map(|t| to_micros(truncate(t))),
-        ));
-        for d in &step.documents {
-            documents.push((
-                &d.key,
-                &d.run_id,
-                &d.company_id,
-                &d.node_id,
-                &d.kind,
-                json_param(&d.body)?,
-                to_micros(truncate(d.created_at)),
-            ));
-        }
-        match step.next {
-            QueueNext::Done => done.push(&step.run_id),
-            QueueNext::At(at) => waiting.push((&step.run_id, to_micros(truncate(at)))),
-            QueueNext::Keep => {}
-        }
-    }
-
+    let Some((_, company_id, event_id, rule_version, last_seq)) = holder else {
+        return Err(OpFailure::Refused(StoreError::Internal(
+            "a fenced run has no queue entry".into(),
+        )));
+    };
+    let nodes = serde_json::to_string(&step.nodes)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     // A run keeps its first start time.
-    sqlx::query(
-        "UPDATE runs SET status = j.value ->> 1, nodes = j.value ->> 2, \
-             started_at = COALESCE(runs.started_at, j.value ->> 3), finished_at = j.value ->> 4 \
-         FROM json_each(?1) AS j WHERE runs.run_id = j.value ->> 0",
-    )
-    .bind(json_param(&runs)?)
-    .execute(&mut *conn)
-    .await?;
-
-    // Notifications hook (outbox): a delivery per matching endpoint for each
-    // run this round finishes, in this same transaction
-    // (`sqlite/notifications.rs`).
-    super::notifications::enqueue_deliveries(conn, &steps).await?;
-
-    if !documents.is_empty() {
-        // A document is never stored twice: a re-run keeps the first.
-        sqlx::query(
+    conn.prepare_cached(
+        "UPDATE runs SET status = ?2, nodes = ?3, started_at = COALESCE(started_at, ?4), \
+             finished_at = ?5 \
+         WHERE run_id = ?1",
+    )?
+    .execute(params![
+        step.run_id,
+        step.status.as_str(),
+        nodes,
+        step.started_at.map(|t| to_micros(truncate(t))),
+        step.finished_at.map(|t| to_micros(truncate(t)))
+    ])?;
+    if step.status.is_terminal() {
+        // The outbox hook (`notifications.rs`): in this same transaction.
+        super::notifications::enqueue_deliveries(conn, step, &company_id, &event_id, rule_version)?;
+    }
+    // A document is never stored twice: a re-run keeps the first.
+    for d in &step.documents {
+        let body = serde_json::to_string(&d.body)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        conn.prepare_cached(
             "INSERT INTO documents (key, run_id, company_id, node_id, kind, body, created_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                    value ->> 5, value ->> 6 \
-             FROM json_each(?1) WHERE true \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(json_param(&documents)?)
-        .execute(&mut *conn)
-        .await?;
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
+        )?
+        .execute(params![
+            d.key,
+            d.run_id,
+            d.company_id,
+            d.node_id,
+            d.kind,
+            body,
+            to_micros(truncate(d.created_at))
+        ])?;
     }
-    if !done.is_empty() {
-        sqlx::query("DELETE FROM run_queue WHERE run_id IN (SELECT value FROM json_each(?1))")
-            .bind(json_param(&done)?)
-            .execute(&mut *conn)
-            .await?;
+    match step.next {
+        QueueNext::Done => {
+            conn.prepare_cached("DELETE FROM run_queue WHERE run_id = ?1")?
+                .execute([&step.run_id])?;
+        }
+        QueueNext::Quarantine => {
+            conn.prepare_cached("DELETE FROM run_queue WHERE run_id = ?1")?
+                .execute([&step.run_id])?;
+            conn.prepare_cached("UPDATE runs SET quarantined = 1 WHERE run_id = ?1")?
+                .execute([&step.run_id])?;
+        }
+        // The step ended: the claim count starts over.
+        QueueNext::At(at) => {
+            conn.prepare_cached(
+                "UPDATE run_queue SET available_at = ?2, lease_owner = NULL, lease_until = NULL, \
+                     claims = 0 \
+                 WHERE run_id = ?1",
+            )?
+            .execute(params![step.run_id, to_micros(truncate(at))])?;
+        }
+        QueueNext::Keep => {}
     }
-    if !waiting.is_empty() {
-        sqlx::query(
-            "UPDATE run_queue SET available_at = j.value ->> 1, lease_owner = NULL, \
-                 lease_until = NULL \
-             FROM json_each(?1) AS j WHERE run_queue.run_id = j.value ->> 0",
-        )
-        .bind(json_param(&waiting)?)
-        .execute(&mut *conn)
-        .await?;
+    let tail = RunTail {
+        run_id: &step.run_id,
+        company_id: &company_id,
+        last_seq,
+    };
+    append_events(
+        conn,
+        &tail,
+        step.events.iter().map(|e| (e.kind, &e.data)),
+        events,
+    )?;
+    Ok(())
+}
+
+fn renew(conn: &Connection, renewal: &Renewal) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE run_queue SET lease_until = ?1 WHERE lease_owner = ?2 AND run_id = ?3",
+    )?;
+    for run_id in &renewal.run_ids {
+        stmt.execute(params![to_micros(renewal.until), renewal.owner, run_id])?;
     }
     Ok(())
 }
 
-async fn renew(conn: &mut SqliteConnection, renewal: &Renewal) -> Result<(), sqlx::Error> {
-    if renewal.run_ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE run_queue SET lease_until = ?1 \
-         WHERE lease_owner = ?2 AND run_id IN (SELECT value FROM json_each(?3))",
-    )
-    .bind(to_micros(renewal.until))
-    .bind(&renewal.owner)
-    .bind(json_param(&renewal.run_ids)?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+fn release_all(conn: &Connection) -> rusqlite::Result<u64> {
+    let released = conn
+        .prepare_cached(
+            "UPDATE run_queue SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner IS NOT NULL OR lease_until IS NOT NULL",
+        )?
+        .execute([])?;
+    Ok(u64::try_from(released).unwrap_or(u64::MAX))
 }
 
-async fn claim_runs(
-    conn: &mut SqliteConnection,
-    claim: &Claim,
-) -> Result<Vec<String>, sqlx::Error> {
+fn claim_runs(conn: &Connection, claim: &Claim) -> rusqlite::Result<Vec<String>> {
     if claim.limit == 0 {
         return Ok(Vec::new());
     }
     // A lease that ran out is claimable again (a visibility timeout): its
     // worker died or stalled.
-    sqlx::query_scalar(
-        "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2 \
+    let mut stmt = conn.prepare_cached(
+        "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
          WHERE run_id IN (SELECT run_id FROM run_queue \
                           WHERE available_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) \
                           ORDER BY available_at LIMIT ?4) \
          RETURNING run_id",
-    )
-    .bind(&claim.owner)
-    .bind(to_micros(claim.until))
-    .bind(to_micros(claim.now))
-    .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
-    .await
+    )?;
+    stmt.query_map(
+        params![
+            claim.owner,
+            to_micros(claim.until),
+            to_micros(claim.now),
+            i64::try_from(claim.limit).unwrap_or(i64::MAX)
+        ],
+        |row| row.get(0),
+    )?
+    .collect()
 }
 
-const RUN_COLUMNS: &str = "r.run_id, r.company_id, r.event_id, r.event_type, r.rule_version, \
-                           r.status, r.nodes, r.created_at, r.started_at, r.finished_at";
+pub(super) const RUN_COLUMNS: &str = "r.run_id, r.company_id, r.event_id, r.event_type, \
+                                      r.rule_version, r.status, r.nodes, r.created_at, \
+                                      r.started_at, r.finished_at";
 
-#[derive(sqlx::FromRow)]
-struct RunRow {
+/// A run's columns ([`RUN_COLUMNS`]) as read, before they are checked.
+pub(super) struct RunRow {
     run_id: String,
     company_id: String,
     event_id: String,
@@ -370,7 +298,23 @@ struct RunRow {
 }
 
 impl RunRow {
-    fn into_record(self) -> StoreResult<RunRecord> {
+    /// Reads [`RUN_COLUMNS`] from the start of `row`.
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            run_id: row.get(0)?,
+            company_id: row.get(1)?,
+            event_id: row.get(2)?,
+            event_type: row.get(3)?,
+            rule_version: row.get(4)?,
+            status: row.get(5)?,
+            nodes: row.get(6)?,
+            created_at: row.get(7)?,
+            started_at: row.get(8)?,
+            finished_at: row.get(9)?,
+        })
+    }
+
+    pub(super) fn into_record(self) -> StoreResult<RunRecord> {
         Ok(RunRecord {
             status: RunStatus::parse(&self.status).ok_or_else(|| corrupt_status(&self.status))?,
             nodes: nodes_from_text(&self.nodes)?,
@@ -384,16 +328,18 @@ impl RunRow {
             rule_version: self.rule_version,
         })
     }
+
+    /// With the event body that follows [`RUN_COLUMNS`] in `row`, and the
+    /// queue entry's claim count (`None`: no longer queued).
+    pub(super) fn into_work(self, body: &str, claims: Option<i64>) -> StoreResult<RunWork> {
+        Ok(RunWork {
+            event: json_from_text("event body", body)?,
+            run: self.into_record()?,
+            claims: claims.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        })
+    }
 }
 
-#[derive(sqlx::FromRow)]
-struct RunWorkRow {
-    #[sqlx(flatten)]
-    run: RunRow,
-    body: String,
-}
-
-#[derive(sqlx::FromRow)]
 struct DocumentRow {
     key: String,
     run_id: String,
@@ -454,6 +400,9 @@ impl RunStore for SqliteStore {
         run_ids: &[String],
         until: time::OffsetDateTime,
     ) -> StoreResult<()> {
+        if run_ids.is_empty() {
+            return Ok(());
+        }
         let renewal = Renewal {
             owner: owner.to_owned(),
             run_ids: run_ids.to_vec(),
@@ -463,26 +412,24 @@ impl RunStore for SqliteStore {
     }
 
     async fn release_all_leases(&self) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE run_queue SET lease_owner = NULL, lease_until = NULL \
-             WHERE lease_owner IS NOT NULL OR lease_until IS NOT NULL",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
-        Ok(done.rows_affected())
+        self.writer.call(WriteOp::ReleaseAll).await?.into_released()
     }
 
     // "Live" by the real clock: the port takes no `now`. A due time may be
     // in the past (a run waiting for a worker, or whose lease ran out).
     async fn next_due_at(&self) -> StoreResult<Option<time::OffsetDateTime>> {
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(available_at) FROM run_queue WHERE lease_until IS NULL OR lease_until <= ?1",
-        )
-        .bind(to_micros(now()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let now = to_micros(now());
+        let due: Option<i64> = self
+            .readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT MIN(available_at) FROM run_queue \
+                     WHERE lease_until IS NULL OR lease_until <= ?1",
+                )
+                .and_then(|mut stmt| stmt.query_row([now], |row| row.get(0)))
+                .map_err(from_rusqlite)
+            })
+            .await?;
         due.map(from_micros).transpose()
     }
 
@@ -490,29 +437,39 @@ impl RunStore for SqliteStore {
         if run_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = serde_json::to_string(run_ids)
-            .map_err(|e| crate::error::corrupt(format!("run ids do not serialise: {e}")))?;
-        // Joined on (company_id, event_id), the events index; run_id picks
-        // the right one if an event id came with several keys.
-        let rows = sqlx::query_as::<_, RunWorkRow>(&format!(
-            "SELECT {RUN_COLUMNS}, e.body FROM runs AS r \
-             JOIN events AS e ON e.company_id = r.company_id AND e.event_id = r.event_id \
-                             AND e.run_id = r.run_id \
-             WHERE r.run_id IN (SELECT value FROM json_each(?1))"
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
-        rows.into_iter()
-            .map(|row| {
-                let event: Value = json_from_text("event body", &row.body)?;
-                Ok(RunWork {
-                    run: row.run.into_record()?,
-                    event,
-                })
+        let ids = run_ids.to_vec();
+        self.readers
+            .read(move |conn| {
+                // Joined on (company_id, event_id), the events index; run_id
+                // picks the right one if an event id came with several keys.
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RUN_COLUMNS}, e.body, q.claims FROM runs AS r \
+                         JOIN events AS e ON e.company_id = r.company_id \
+                                         AND e.event_id = r.event_id AND e.run_id = r.run_id \
+                         LEFT JOIN run_queue AS q ON q.run_id = r.run_id \
+                         WHERE r.run_id = ?1"
+                    ))
+                    .map_err(from_rusqlite)?;
+                let mut runs = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let row = stmt
+                        .query_row([id], |row| {
+                            Ok((
+                                RunRow::read(row)?,
+                                row.get::<_, String>(10)?,
+                                row.get::<_, Option<i64>>(11)?,
+                            ))
+                        })
+                        .optional()
+                        .map_err(from_rusqlite)?;
+                    if let Some((run, body, claims)) = row {
+                        runs.push(run.into_work(&body, claims)?);
+                    }
+                }
+                Ok(runs)
             })
-            .collect()
+            .await
     }
 
     async fn commit_step(&self, step: StepCommit) -> StoreResult<()> {
@@ -520,28 +477,49 @@ impl RunStore for SqliteStore {
     }
 
     async fn get_run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
-        sqlx::query_as::<_, RunRow>(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.run_id = ?1"
-        ))
-        .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(from_sqlx)?
-        .map(RunRow::into_record)
-        .transpose()
+        let run_id = run_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.run_id = ?1"
+                ))
+                .and_then(|mut stmt| stmt.query_row([&run_id], RunRow::read).optional())
+                .map_err(from_rusqlite)?
+                .map(RunRow::into_record)
+                .transpose()
+            })
+            .await
     }
 
     async fn list_documents(&self, run_id: &str) -> StoreResult<Vec<Document>> {
-        sqlx::query_as::<_, DocumentRow>(
-            "SELECT key, run_id, company_id, node_id, kind, body, created_at FROM documents \
-             WHERE run_id = ?1 ORDER BY created_at, key",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?
-        .into_iter()
-        .map(DocumentRow::into_document)
-        .collect()
+        let run_id = run_id.to_owned();
+        self.readers
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT key, run_id, company_id, node_id, kind, body, created_at \
+                         FROM documents WHERE run_id = ?1 ORDER BY created_at, key",
+                    )
+                    .map_err(from_rusqlite)?;
+                let rows = stmt
+                    .query_map([&run_id], |row| {
+                        Ok(DocumentRow {
+                            key: row.get(0)?,
+                            run_id: row.get(1)?,
+                            company_id: row.get(2)?,
+                            node_id: row.get(3)?,
+                            kind: row.get(4)?,
+                            body: row.get(5)?,
+                            created_at: row.get(6)?,
+                        })
+                    })
+                    .map_err(from_rusqlite)?;
+                let mut documents = Vec::new();
+                for row in rows {
+                    documents.push(row.map_err(from_rusqlite)?.into_document()?);
+                }
+                Ok(documents)
+            })
+            .await
     }
 }

@@ -46,9 +46,12 @@ impl SigningSecretStore for SqliteStore {
             .await
             .map_err(from_sqlx)?;
         // The secrets in use stay valid for the grace period, so senders
-        // can switch to the new one.
+        // can switch to the new one; none stays valid longer (an earlier
+        // rotation's grace is cut short too, so a leaked secret can be
+        // ended by rotating with no grace).
         sqlx::query(
-            "UPDATE signing_secrets SET expires_at = ?1 WHERE company_id = ?2 AND expires_at IS NULL",
+            "UPDATE signing_secrets SET expires_at = ?1 \
+             WHERE company_id = ?2 AND (expires_at IS NULL OR expires_at > ?1)",
         )
         .bind(to_micros(truncate(rotate_previous_at)))
         .bind(company_id)
@@ -99,5 +102,16 @@ impl SigningSecretStore for SqliteStore {
         .into_iter()
         .map(SecretRow::into_secret)
         .collect()
+    }
+
+    async fn delete_signing_secret(&self, company_id: &str, id: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM signing_secrets WHERE company_id = ?1 AND id = ?2")
+            .bind(company_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
+        Ok(deleted > 0)
     }
 }
