@@ -18,5 +18,8 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts'],
     environment: 'node',
+    // Tests assert results, not speed: a shared, loaded machine can take a
+    // generated-input test far past vitest's 5 s default.
+    testTimeout: 60_000,
   },
 });
