@@ -1,6 +1,7 @@
 //! SQLite's rusqlite connections: how each one is opened (WAL,
 //! synchronous=FULL, foreign keys, busy timeout, a statement cache), and
-//! the small pool of read connections the hot reads use.
+//! the small pool of read connections the hot reads use, and the two ways
+//! a read maps its rows (`select`, `select_one`).
 //!
 //! A read runs on a blocking-pool thread with a connection of its own
 //! (`spawn_blocking`): one hop per read, whatever it reads, instead of one
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moneyflow_core::ports::{StoreError, StoreResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use tokio::sync::Semaphore;
 
 use crate::error::from_rusqlite;
@@ -111,4 +112,37 @@ impl std::fmt::Debug for Readers {
             .field("size", &self.inner.size)
             .finish_non_exhaustive()
     }
+}
+
+/// Runs `sql` with `params` on a cached statement and maps each row with
+/// `read` (column access) then `convert` (decoding into the port's type).
+pub(crate) fn select<R, T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<R>,
+    convert: impl Fn(R) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(from_rusqlite)?;
+    let rows = stmt.query_map(params, read).map_err(from_rusqlite)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(convert(row.map_err(from_rusqlite)?)?);
+    }
+    Ok(out)
+}
+
+/// [`select`] for a query that finds at most one row.
+pub(crate) fn select_one<R, T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<R>,
+    convert: impl FnOnce(R) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row(params, read).optional())
+        .map_err(from_rusqlite)?
+        .map(convert)
+        .transpose()
 }

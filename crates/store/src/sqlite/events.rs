@@ -16,6 +16,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::SqliteStore;
+use super::connection::{select, select_one};
 use super::writer::{OpEvents, OpFailure};
 use crate::codec::{corrupt_status, from_micros, json_from_text, to_micros, truncate};
 use crate::error::from_rusqlite;
@@ -232,23 +233,6 @@ impl SummaryRow {
     }
 }
 
-/// Runs `sql` with `params` and maps each row with `read` then `convert`.
-fn select<R, T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    read: impl FnMut(&Row<'_>) -> rusqlite::Result<R>,
-    convert: impl Fn(R) -> StoreResult<T>,
-) -> StoreResult<Vec<T>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(from_rusqlite)?;
-    let rows = stmt.query_map(params, read).map_err(from_rusqlite)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(convert(row.map_err(from_rusqlite)?)?);
-    }
-    Ok(out)
-}
-
 impl RunEventStore for SqliteStore {
     async fn list_run_events(
         &self,
@@ -363,13 +347,13 @@ impl RunEventStore for SqliteStore {
         let run_id = run_id.to_owned();
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"
-                ))
-                .and_then(|mut stmt| stmt.query_row([&run_id], SummaryRow::read).optional())
-                .map_err(from_rusqlite)?
-                .map(SummaryRow::into_summary)
-                .transpose()
+                select_one(
+                    conn,
+                    &format!("SELECT {SUMMARY_COLUMNS} FROM runs WHERE run_id = ?1"),
+                    [&run_id],
+                    SummaryRow::read,
+                    SummaryRow::into_summary,
+                )
             })
             .await
     }

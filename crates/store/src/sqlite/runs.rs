@@ -14,6 +14,7 @@ use moneyflow_core::run::RunStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
+use super::connection::{select, select_one};
 use super::events::{RunTail, append_events, redrive};
 use super::writer::{OpEvents, OpFailure};
 use crate::codec::{
@@ -480,13 +481,13 @@ impl RunStore for SqliteStore {
         let run_id = run_id.to_owned();
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.run_id = ?1"
-                ))
-                .and_then(|mut stmt| stmt.query_row([&run_id], RunRow::read).optional())
-                .map_err(from_rusqlite)?
-                .map(RunRow::into_record)
-                .transpose()
+                select_one(
+                    conn,
+                    &format!("SELECT {RUN_COLUMNS} FROM runs AS r WHERE r.run_id = ?1"),
+                    [&run_id],
+                    RunRow::read,
+                    RunRow::into_record,
+                )
             })
             .await
     }
@@ -495,14 +496,12 @@ impl RunStore for SqliteStore {
         let run_id = run_id.to_owned();
         self.readers
             .read(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT key, run_id, company_id, node_id, kind, body, created_at \
-                         FROM documents WHERE run_id = ?1 ORDER BY created_at, key",
-                    )
-                    .map_err(from_rusqlite)?;
-                let rows = stmt
-                    .query_map([&run_id], |row| {
+                select(
+                    conn,
+                    "SELECT key, run_id, company_id, node_id, kind, body, created_at \
+                     FROM documents WHERE run_id = ?1 ORDER BY created_at, key",
+                    [&run_id],
+                    |row| {
                         Ok(DocumentRow {
                             key: row.get(0)?,
                             run_id: row.get(1)?,
@@ -512,13 +511,9 @@ impl RunStore for SqliteStore {
                             body: row.get(5)?,
                             created_at: row.get(6)?,
                         })
-                    })
-                    .map_err(from_rusqlite)?;
-                let mut documents = Vec::new();
-                for row in rows {
-                    documents.push(row.map_err(from_rusqlite)?.into_document()?);
-                }
-                Ok(documents)
+                    },
+                    DocumentRow::into_document,
+                )
             })
             .await
     }
