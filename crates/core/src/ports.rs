@@ -29,6 +29,19 @@ pub struct Company {
     pub created_at: OffsetDateTime,
 }
 
+/// What the admin set for one company, over the deployment's defaults.
+/// `None` is "the deployment's default" (`--payments-per-second`,
+/// `--payments-burst`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CompanyLimits {
+    /// Payment events (`POST /payment`) and redrives accepted per second,
+    /// sustained.
+    pub payments_per_second: Option<u32>,
+    /// How many may arrive at once above the sustained rate (the token
+    /// bucket's size).
+    pub payments_burst: Option<u32>,
+}
+
 /// A company API key as stored: the key itself is never kept, only its
 /// SHA-256 hash and a short prefix to recognise it by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,6 +128,18 @@ pub trait CompanyStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Company>> + Send;
     fn get_company(&self, id: &str) -> impl Future<Output = StoreResult<Option<Company>>> + Send;
     fn list_companies(&self) -> impl Future<Output = StoreResult<Vec<Company>>> + Send;
+    /// The company's limits; `None` when the company does not exist.
+    fn company_limits(
+        &self,
+        company_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<CompanyLimits>>> + Send;
+    /// Replaces the company's limits; [`StoreError::NotFound`] when the
+    /// company does not exist.
+    fn set_company_limits(
+        &self,
+        company_id: &str,
+        limits: CompanyLimits,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// Company API keys, stored as hashes.

@@ -579,6 +579,7 @@ engine_test!(
                 event_types: &event_types,
                 secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                 now: OffsetDateTime::now_utc(),
+                max_per_company: 20,
             })
             .await
             .unwrap();

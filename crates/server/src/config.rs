@@ -138,6 +138,49 @@ pub struct Config {
     #[arg(long, env = "MONEYFLOW_MAX_STEP_ATTEMPTS", default_value_t = DEFAULT_MAX_STEP_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_step_attempts: u32,
 
+    /// Payment events (and redrives) one company may send per second,
+    /// sustained; more get 429 with `Retry-After`. The admin sets a
+    /// company's own with `PUT /companies/{id}/limits`. 0: no default limit.
+    #[arg(long, env = "MONEYFLOW_PAYMENTS_PER_SECOND", default_value_t = crate::limits::DEFAULT_PAYMENTS_PER_SECOND)]
+    pub payments_per_second: u32,
+
+    /// How many payment events one company may send at once above its
+    /// sustained rate (the token bucket's size). 0: as many as the rate.
+    #[arg(long, env = "MONEYFLOW_PAYMENTS_BURST", default_value_t = crate::limits::DEFAULT_PAYMENTS_BURST)]
+    pub payments_burst: u32,
+
+    /// Live event streams one company may have open at once; more get 429.
+    #[arg(long, env = "MONEYFLOW_MAX_STREAMS_PER_COMPANY", default_value_t = crate::limits::DEFAULT_MAX_STREAMS_PER_COMPANY, value_parser = at_least_one)]
+    pub max_streams_per_company: usize,
+
+    /// Notification endpoints one company may have; creating more gets 422.
+    #[arg(long, env = "MONEYFLOW_MAX_NOTIFICATION_ENDPOINTS", default_value_t = crate::limits::DEFAULT_MAX_NOTIFICATION_ENDPOINTS, value_parser = at_least_one)]
+    pub max_notification_endpoints: usize,
+
+    /// Requests the server works on at once; more get 503 at once rather
+    /// than wait in a queue without bound.
+    #[arg(long, env = "MONEYFLOW_MAX_CONCURRENT_REQUESTS", default_value_t = crate::limits::DEFAULT_MAX_CONCURRENT_REQUESTS, value_parser = at_least_one)]
+    pub max_concurrent_requests: usize,
+
+    /// How long a request may take until its answer starts (event streams
+    /// then run on); past it, 503 (units ms, s, m, h).
+    #[arg(long, env = "MONEYFLOW_REQUEST_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub request_timeout: Duration,
+
+    /// How long reading a request body may take; past it, 408.
+    #[arg(long, env = "MONEYFLOW_BODY_READ_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub body_read_timeout: Duration,
+
+    /// Threads for CPU-heavy requests (validate, save, simulate, backtest);
+    /// by default one per core.
+    #[arg(long, env = "MONEYFLOW_CPU_WORKERS", value_parser = at_least_one)]
+    pub cpu_workers: Option<usize>,
+
+    /// How long one CPU-heavy request may wait for and use a CPU worker;
+    /// past it, 503.
+    #[arg(long, env = "MONEYFLOW_CPU_TIME_BUDGET", default_value = "10s", value_parser = positive_duration)]
+    pub cpu_time_budget: Duration,
+
     /// Waits between notification delivery attempts, comma-separated; the
     /// last one repeats (units ms, s, m, h, d).
     #[arg(long, env = "MONEYFLOW_NOTIFICATION_RETRY_DELAYS", default_value = DEFAULT_NOTIFICATION_RETRY_DELAYS, value_parser = retry_delays)]
@@ -226,6 +269,25 @@ impl Config {
         }
     }
 
+    /// The per-company limits these settings describe.
+    pub fn tenant_limits(&self) -> crate::limits::TenantLimits {
+        use crate::limits::{CpuPool, PaymentRates, StreamSlots, default_cpu_workers};
+        crate::limits::TenantLimits {
+            payment_rates: PaymentRates::new(self.payments_per_second, self.payments_burst),
+            streams: StreamSlots::new(self.max_streams_per_company),
+            cpu: CpuPool::new(
+                self.cpu_workers.unwrap_or_else(default_cpu_workers),
+                self.cpu_time_budget,
+            ),
+            max_notification_endpoints: self.max_notification_endpoints,
+            http: crate::limits::HttpBounds {
+                max_concurrent_requests: self.max_concurrent_requests,
+                request_timeout: self.request_timeout,
+                body_read_timeout: self.body_read_timeout,
+            },
+        }
+    }
+
     /// The notification retry schedule these settings describe.
     pub fn notification_retry(&self) -> RetrySchedule {
         RetrySchedule {
@@ -254,6 +316,15 @@ impl Default for Config {
             node_limit_bytes: DEFAULT_NODE_LIMIT_BYTES,
             run_limit_bytes: DEFAULT_RUN_LIMIT_BYTES,
             max_step_attempts: DEFAULT_MAX_STEP_ATTEMPTS,
+            payments_per_second: crate::limits::DEFAULT_PAYMENTS_PER_SECOND,
+            payments_burst: crate::limits::DEFAULT_PAYMENTS_BURST,
+            max_streams_per_company: crate::limits::DEFAULT_MAX_STREAMS_PER_COMPANY,
+            max_notification_endpoints: crate::limits::DEFAULT_MAX_NOTIFICATION_ENDPOINTS,
+            max_concurrent_requests: crate::limits::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            request_timeout: crate::limits::DEFAULT_REQUEST_TIMEOUT,
+            body_read_timeout: crate::limits::DEFAULT_BODY_READ_TIMEOUT,
+            cpu_workers: None,
+            cpu_time_budget: crate::limits::DEFAULT_CPU_TIME_BUDGET,
             notification_retry_delays: RetryDelays(RetrySchedule::default().delays),
             notification_retry_window: RetrySchedule::default().window,
             broker: None,
@@ -270,6 +341,15 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".to_owned()),
         Ok(n) => Ok(n),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// A duration above zero, e.g. `30s` (0 would refuse every request).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be longer than 0".to_owned()),
+        Ok(duration) => Ok(duration),
         Err(error) => Err(error.to_string()),
     }
 }
@@ -410,6 +490,44 @@ mod tests {
         );
         assert_eq!(config.notification_retry_window, Duration::from_secs(60));
         assert!(Wrapper::try_parse_from(["moneyflow", "--notification-retry-delays", ""]).is_err());
+    }
+
+    #[test]
+    fn tenant_and_server_bounds_parse_and_default() {
+        let config = Wrapper::try_parse_from(["moneyflow"])
+            .expect("parses")
+            .config;
+        assert_eq!(
+            config.request_timeout,
+            crate::limits::DEFAULT_REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            config.payments_per_second,
+            crate::limits::DEFAULT_PAYMENTS_PER_SECOND
+        );
+        assert_eq!(config.cpu_workers, None);
+        let config = Wrapper::try_parse_from([
+            "moneyflow",
+            "--payments-per-second",
+            "0",
+            "--request-timeout",
+            "2s",
+            "--body-read-timeout",
+            "500ms",
+            "--cpu-workers",
+            "3",
+            "--max-streams-per-company",
+            "4",
+        ])
+        .expect("parses")
+        .config;
+        assert_eq!(config.request_timeout, Duration::from_secs(2));
+        assert_eq!(config.body_read_timeout, Duration::from_millis(500));
+        assert_eq!(config.cpu_workers, Some(3));
+        assert_eq!(config.tenant_limits().payment_rates.default_rate(), None);
+        assert!(Wrapper::try_parse_from(["moneyflow", "--request-timeout", "0s"]).is_err());
+        assert!(Wrapper::try_parse_from(["moneyflow", "--cpu-workers", "0"]).is_err());
+        assert!(Wrapper::try_parse_from(["moneyflow", "--max-streams-per-company", "0"]).is_err());
     }
 
     #[test]

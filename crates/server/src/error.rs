@@ -147,6 +147,23 @@ pub enum ApiError {
         run_id: String,
     },
 
+    /// The company is over a rate or a count the server allows it (payments
+    /// per second, open event streams). Retry after `Retry-After` seconds.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_seconds: u64,
+    },
+
+    /// The request body did not arrive within the body-read timeout.
+    #[error("request timeout: {detail}")]
+    RequestTimeout { detail: String },
+
+    /// The server is at a bound it keeps (concurrent requests, the request
+    /// timeout, the CPU workers and their budget). Retry after `Retry-After`.
+    #[error("overloaded: {detail}")]
+    Overloaded { detail: String },
+
     /// The store cannot be reached right now, or is shedding load. Safe to
     /// retry after `Retry-After` seconds.
     #[error("service unavailable")]
@@ -310,7 +327,9 @@ impl ApiError {
             Self::Validation { .. }
             | Self::NoRuleSet { .. }
             | Self::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -330,6 +349,9 @@ impl ApiError {
             Self::Validation { .. } => "validation-failed",
             Self::NoRuleSet { .. } => "no-rule-set",
             Self::IdempotencyKeyReused { .. } => "idempotency-key-reused",
+            Self::TooManyRequests { .. } => "too-many-requests",
+            Self::RequestTimeout { .. } => "request-timeout",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -349,6 +371,9 @@ impl ApiError {
             Self::Validation { .. } => "Validation failed",
             Self::NoRuleSet { .. } => "No rule set",
             Self::IdempotencyKeyReused { .. } => "Idempotency key reused",
+            Self::TooManyRequests { .. } => "Too many requests",
+            Self::RequestTimeout { .. } => "Request timeout",
+            Self::Overloaded { .. } => "Overloaded",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal server error",
         }
@@ -356,7 +381,13 @@ impl ApiError {
 
     /// Whether the same request may succeed later.
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(
+            self,
+            Self::Unavailable(_)
+                | Self::TooManyRequests { .. }
+                | Self::RequestTimeout { .. }
+                | Self::Overloaded { .. }
+        )
     }
 
     /// The body, logging what must not reach the caller.
@@ -400,7 +431,10 @@ impl ApiError {
             | Self::Forbidden { detail }
             | Self::NotFound { detail }
             | Self::Conflict { detail }
-            | Self::UnsupportedMediaType { detail } => problem.detail = detail,
+            | Self::UnsupportedMediaType { detail }
+            | Self::TooManyRequests { detail, .. }
+            | Self::RequestTimeout { detail }
+            | Self::Overloaded { detail } => problem.detail = detail,
             Self::InvalidSignature(error) => problem.detail = error.to_string(),
             Self::NoRuleSet { company_id } => {
                 problem.detail = format!(
@@ -496,8 +530,14 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let retry_after = match &self {
-            Self::Unavailable(StoreError::Overloaded) => Some(RETRY_AFTER_OVERLOADED_SECONDS),
-            Self::Unavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::Unavailable(StoreError::Overloaded) | Self::Overloaded { .. } => {
+                Some(u64::from(RETRY_AFTER_OVERLOADED_SECONDS))
+            }
+            Self::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            Self::Unavailable(_) => Some(u64::from(RETRY_AFTER_SECONDS)),
             _ => None,
         };
         if status.is_client_error() {

@@ -3,7 +3,7 @@
 //!
 //! - [`JsonBody`]: the request body as JSON, used by every handler that
 //!   takes one. Not JSON-typed → 415 naming what is allowed; over the body
-//!   limit → 413; malformed → 400 whose detail gives line and column; a
+//!   limit → 413; slower than the body-read timeout → 408; malformed → 400 whose detail gives line and column; a
 //!   number out of range (`1e999999`) → 422 `number_out_of_range` naming
 //!   its path, so it is never stored or echoed.
 //!   `Option<JsonBody<T>>` accepts an empty body as `None`.
@@ -128,6 +128,12 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
                 limit: state.body_limit(),
             })
         }
+        Err(rejection) if is_body_timeout(&rejection) => Err(ApiError::RequestTimeout {
+            detail: format!(
+                "the request body did not arrive within {} s (--body-read-timeout); send it again, faster",
+                state.tenant_limits().http.body_read_timeout.as_secs_f64()
+            ),
+        }),
         Err(rejection) => Err(ApiError::BadRequest {
             detail: format!(
                 "the request body could not be read: {}",
@@ -136,6 +142,18 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
             errors: Vec::new(),
         }),
     }
+}
+
+/// Whether reading the body stopped at the body-read timeout.
+fn is_body_timeout(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// `(line, column, message)` of a serde_json error, the message without

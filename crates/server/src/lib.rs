@@ -17,6 +17,8 @@
 //!   signing secret generation.
 //! - [`extract`]: the JSON body and path extractors and the 404/405
 //!   fallbacks, all answering problem+json.
+//! - [`limits`]: what one company may take: payment rate limits, event
+//!   streams, the CPU pool; the server's overload answers.
 //! - [`metrics`]: `GET /metrics` (Prometheus text) and the middleware that
 //!   counts payment events accepted and rejected.
 //! - [`error`]: [`error::ApiError`], the one error type, rendered as RFC 9457
@@ -27,8 +29,12 @@
 //! - `main.rs`: the CLI (`up`, `migrate`, `validate`).
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod auth;
@@ -39,6 +45,7 @@ pub mod demo;
 pub mod distributed;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod remote_events;
@@ -56,6 +63,7 @@ pub use state::AppState;
 /// Every route, the docs, the problem+json fallbacks and the layers.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.body_limit();
+    let http = state.tenant_limits().http;
     Router::new()
         .merge(routes::router())
         .merge(openapi::router())
@@ -63,6 +71,19 @@ pub fn app(state: AppState) -> Router {
         // After every route is added: it applies to the routes present.
         .method_not_allowed_fallback(extract::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyTimeoutLayer::new(http.body_read_timeout))
+        // One semaphore for every route (`Router::layer` layers each route
+        // apart); a request over the limit is refused at once, not queued.
+        // Event streams hold a slot only until their answer starts.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(limits::overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    http.max_concurrent_requests,
+                ))
+                .timeout(http.request_timeout),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::scope_max_problems,

@@ -12,8 +12,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{FieldError, ProblemDetails};
 use crate::routes::{
-    companies, dead_letters, health, notifications, payment, redrive, rules, run_list, runs,
-    signing_secrets, simulate, streams, tasks,
+    companies, company_limits, dead_letters, health, notifications, payment, redrive, rules,
+    run_list, runs, signing_secrets, simulate, streams, tasks,
 };
 use crate::state::AppState;
 
@@ -48,6 +48,8 @@ use crate::state::AppState;
         companies::create_api_key,
         companies::list_api_keys,
         companies::revoke_api_key,
+        company_limits::get,
+        company_limits::put,
         signing_secrets::create,
         signing_secrets::list,
         signing_secrets::delete,

@@ -286,7 +286,8 @@ impl Application {
                 .as_ref()
                 .map(AdminTokenHash::from_token),
         )
-        .with_size_limits(config.size_limits());
+        .with_size_limits(config.size_limits())
+        .with_tenant_limits(config.tenant_limits());
         if let Some(broker) = broker {
             state = state.with_broker(broker);
         }

@@ -2,8 +2,8 @@
 //! task registry (whose catalogue validation uses, and which simulations
 //! run), the orchestrator's waker, the body limit, the address policy for
 //! notification endpoints, the metrics `/metrics` reports (shared with the
-//! orchestrator), the size limits and the shutdown signal live event streams end on. Cheap
-//! to clone (one `Arc`).
+//! orchestrator), the size limits, the per-company limits and the shutdown
+//! signal live event streams end on. Cheap to clone (one `Arc`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,6 +17,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use crate::auth::AdminTokenHash;
 use crate::cache::{CurrentVersionCache, PrincipalCache};
+use crate::limits::TenantLimits;
 use crate::metrics::Metrics;
 use crate::remote_events::RemoteNews;
 
@@ -61,6 +62,8 @@ struct Inner {
     /// The node and run size limits simulations apply and saves check
     /// literal parameters against (the orchestrator has the same).
     size_limits: SizeLimits,
+    /// What one company may take: payment rate, streams, CPU, endpoints.
+    tenant_limits: TenantLimits,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
                 current_versions: CurrentVersionCache::default(),
                 key_revocations: watch::Sender::new(0),
                 size_limits: SizeLimits::default(),
+                tenant_limits: TenantLimits::default(),
             }),
         }
     }
@@ -146,6 +150,23 @@ impl AppState {
             ),
         }
         self
+    }
+
+    /// Applies `limits` (rates, streams, CPU workers, endpoints) instead of
+    /// the defaults; only before the state is shared.
+    pub fn with_tenant_limits(mut self, limits: TenantLimits) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.tenant_limits = limits,
+            None => tracing::error!(
+                "AppState::with_tenant_limits on a shared state: the limits are not replaced"
+            ),
+        }
+        self
+    }
+
+    /// What one company may take of this server.
+    pub fn tenant_limits(&self) -> &TenantLimits {
+        &self.inner.tenant_limits
     }
 
     /// Most problems an answer lists.

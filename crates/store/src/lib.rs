@@ -50,8 +50,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use moneyflow_core::ports::{
-    AcceptOutcome, ApiKey, ApiKeyStore, Company, CompanyStore, Document, EventStore, NewApiKey,
-    NewEvent, RuleStore, RuleVersion, RuleVersionSummary, RunRecord, RunStore, RunWork,
+    AcceptOutcome, ApiKey, ApiKeyStore, Company, CompanyLimits, CompanyStore, Document, EventStore,
+    NewApiKey, NewEvent, RuleStore, RuleVersion, RuleVersionSummary, RunRecord, RunStore, RunWork,
     SettingStore, SigningSecret, SigningSecretStore, StepCommit, StoreError, StoreResult,
 };
 use serde_json::Value;
@@ -237,6 +237,45 @@ impl CompanyStore for Store {
     #[instrument(level = "debug", skip_all)]
     async fn list_companies(&self) -> StoreResult<Vec<Company>> {
         dispatch!(self.list_companies())
+    }
+
+    #[instrument(level = "debug", skip_all, fields(company_id))]
+    async fn company_limits(&self, company_id: &str) -> StoreResult<Option<CompanyLimits>> {
+        dispatch!(self.company_limits(company_id))
+    }
+
+    #[instrument(level = "debug", skip_all, fields(company_id))]
+    async fn set_company_limits(&self, company_id: &str, limits: CompanyLimits) -> StoreResult<()> {
+        dispatch!(self.set_company_limits(company_id, limits))
+    }
+}
+
+/// A company's stored limit columns: NULL, or counts that fit a `u32` (the
+/// API refuses others, so anything else is corrupt data).
+pub(crate) fn company_limits_from_columns(
+    (per_second, burst): (Option<i64>, Option<i64>),
+) -> StoreResult<CompanyLimits> {
+    let limit = |value: Option<i64>| {
+        value
+            .map(|n| {
+                u32::try_from(n).map_err(|_| {
+                    StoreError::Internal(format!("a company limit of {n} is out of range").into())
+                })
+            })
+            .transpose()
+    };
+    Ok(CompanyLimits {
+        payments_per_second: limit(per_second)?,
+        payments_burst: limit(burst)?,
+    })
+}
+
+/// An `UPDATE companies … WHERE id = ?` changed its row, or there is none.
+pub(crate) fn one_company_updated(rows: u64, company_id: &str) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound(format!("company {company_id}")))
+    } else {
+        Ok(())
     }
 }
 

@@ -3,12 +3,28 @@
 
 use moneyflow_core::ports::{
     AttemptRecord, Delivery, DeliveryAttempt, DueDelivery, HistoryCursor, NewNotificationEndpoint,
-    NotificationEndpoint, NotificationStore, RunHistoryStore, RunWork, StoreResult,
+    NotificationEndpoint, NotificationStore, RunHistoryStore, RunWork, StoreError, StoreResult,
 };
 use time::OffsetDateTime;
 use tracing::instrument;
 
 use crate::Store;
+
+/// After the insert that counts first: none inserted means the company
+/// has as many endpoints as it may.
+pub(crate) fn endpoint_inserted(
+    rows: u64,
+    endpoint: &NewNotificationEndpoint<'_>,
+) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::Conflict(format!(
+            "company {} has {} notification endpoints, the most it may have",
+            endpoint.company_id, endpoint.max_per_company
+        )))
+    } else {
+        Ok(())
+    }
+}
 
 /// Forwards a port call to the backend.
 macro_rules! dispatch {

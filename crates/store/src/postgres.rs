@@ -25,7 +25,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use moneyflow_core::ports::{
-    ApiKey, ApiKeyStore, Company, CompanyStore, NewApiKey, RuleStore, RuleVersion,
+    ApiKey, ApiKeyStore, Company, CompanyLimits, CompanyStore, NewApiKey, RuleStore, RuleVersion,
     RuleVersionSummary, SettingStore, StoreError, StoreResult,
 };
 use serde_json::Value;
@@ -200,6 +200,30 @@ impl CompanyStore for PgStore {
                 created_at,
             })
             .collect())
+    }
+
+    async fn company_limits(&self, company_id: &str) -> StoreResult<Option<CompanyLimits>> {
+        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT payments_per_second::BIGINT, payments_burst::BIGINT FROM companies WHERE id = $1",
+        )
+        .bind(company_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.map(crate::company_limits_from_columns).transpose()
+    }
+
+    async fn set_company_limits(&self, company_id: &str, limits: CompanyLimits) -> StoreResult<()> {
+        let updated = sqlx::query(
+            "UPDATE companies SET payments_per_second = $1, payments_burst = $2 WHERE id = $3",
+        )
+        .bind(limits.payments_per_second.map(i64::from))
+        .bind(limits.payments_burst.map(i64::from))
+        .bind(company_id)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        crate::one_company_updated(updated.rows_affected(), company_id)
     }
 }
 

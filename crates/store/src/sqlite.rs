@@ -36,7 +36,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use moneyflow_core::ports::{
-    ApiKey, ApiKeyStore, Company, CompanyStore, NewApiKey, RuleStore, RuleVersion,
+    ApiKey, ApiKeyStore, Company, CompanyLimits, CompanyStore, NewApiKey, RuleStore, RuleVersion,
     RuleVersionSummary, SettingStore, StoreError, StoreResult,
 };
 use serde_json::Value;
@@ -270,6 +270,30 @@ impl CompanyStore for SqliteStore {
         .into_iter()
         .map(CompanyRow::into_company)
         .collect()
+    }
+
+    async fn company_limits(&self, company_id: &str) -> StoreResult<Option<CompanyLimits>> {
+        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT payments_per_second, payments_burst FROM companies WHERE id = ?",
+        )
+        .bind(company_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.map(crate::company_limits_from_columns).transpose()
+    }
+
+    async fn set_company_limits(&self, company_id: &str, limits: CompanyLimits) -> StoreResult<()> {
+        let updated = sqlx::query(
+            "UPDATE companies SET payments_per_second = ?, payments_burst = ? WHERE id = ?",
+        )
+        .bind(limits.payments_per_second.map(i64::from))
+        .bind(limits.payments_burst.map(i64::from))
+        .bind(company_id)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        crate::one_company_updated(updated.rows_affected(), company_id)
     }
 }
 

@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use moneyflow_core::ports::{
-    AcceptOutcome, ApiKeyStore, CompanyStore, Document, EventStore, NewApiKey, NewEvent, QueueNext,
-    RuleStore, RunStore, SettingStore, SigningSecret, SigningSecretStore, StepCommit, StoreError,
+    AcceptOutcome, ApiKeyStore, CompanyLimits, CompanyStore, Document, EventStore, NewApiKey,
+    NewEvent, QueueNext, RuleStore, RunStore, SettingStore, SigningSecret, SigningSecretStore,
+    StepCommit, StoreError,
 };
 use moneyflow_core::run::RunStatus;
 use moneyflow_store::testing::{fresh_postgres, fresh_sqlite};
@@ -84,6 +85,41 @@ store_test!(companies_create_get_list, |store| async move {
     // What a write returns equals what is read back (microsecond timestamps).
     assert_eq!(store.get_company("acme").await.unwrap(), Some(acme.clone()));
     assert_eq!(store.list_companies().await.unwrap(), vec![acme, globex]);
+});
+
+store_test!(company_limits_default_then_round_trip, |store| async move {
+    assert_eq!(store.company_limits("acme").await.unwrap(), None);
+    let err = store
+        .set_company_limits("acme", CompanyLimits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+
+    store.create_company("acme", "Acme").await.unwrap();
+    store.create_company("globex", "Globex").await.unwrap();
+    assert_eq!(
+        store.company_limits("acme").await.unwrap(),
+        Some(CompanyLimits::default())
+    );
+    let limits = CompanyLimits {
+        payments_per_second: Some(u32::MAX),
+        payments_burst: Some(7),
+    };
+    store.set_company_limits("acme", limits).await.unwrap();
+    assert_eq!(store.company_limits("acme").await.unwrap(), Some(limits));
+    assert_eq!(
+        store.company_limits("globex").await.unwrap(),
+        Some(CompanyLimits::default()),
+        "one company's limits are its own"
+    );
+    store
+        .set_company_limits("acme", CompanyLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.company_limits("acme").await.unwrap(),
+        Some(CompanyLimits::default())
+    );
 });
 
 store_test!(duplicate_company_is_a_conflict, |store| async move {

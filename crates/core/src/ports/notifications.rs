@@ -62,6 +62,10 @@ pub struct NewNotificationEndpoint<'a> {
     pub event_types: &'a [String],
     pub secret: &'a str,
     pub now: OffsetDateTime,
+    /// The most endpoints the company may have: the insert is refused with
+    /// [`crate::ports::StoreError::Conflict`] when it has that many already
+    /// (checked in the same transaction, so concurrent creates cannot pass it).
+    pub max_per_company: usize,
 }
 
 impl std::fmt::Debug for NewNotificationEndpoint<'_> {

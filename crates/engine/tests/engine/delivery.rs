@@ -90,6 +90,7 @@ async fn finished_run(store: &Store, clock: &Clock, url: &str) -> String {
             event_types: &event_types,
             secret: SECRET,
             now: clock.now(),
+            max_per_company: 20,
         })
         .await
         .unwrap();

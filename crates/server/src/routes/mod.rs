@@ -5,6 +5,8 @@
 //! - [`rules`]: `/payment-rules…`: save (a new version), read, versions, validate.
 //! - [`tasks`]: `GET /tasks`, the task catalogue with each task's JSON Schema.
 //! - [`companies`]: `/companies…` and their API keys.
+//! - [`company_limits`]: `/companies/{id}/limits`, a company's payment
+//!   rate (the admin sets it).
 //! - [`signing_secrets`]: `/companies/{id}/signing-secrets`, the webhook
 //!   signing secrets, with rotation.
 //! - [`payment`]: `POST /payment`, the Router: authenticate, validate,
@@ -24,11 +26,12 @@
 //! credentials gets its 401 before its body is read) and the body last.
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::state::AppState;
 
 pub mod companies;
+pub mod company_limits;
 pub mod dead_letters;
 pub mod fields;
 pub mod health;
@@ -68,6 +71,10 @@ pub fn router() -> Router<AppState> {
         .route("/tasks", get(tasks::list))
         .route("/companies", post(companies::create).get(companies::list))
         .route("/companies/{company_id}", get(companies::get))
+        .route(
+            "/companies/{company_id}/limits",
+            get(company_limits::get).merge(put(company_limits::put)),
+        )
         .route(
             "/companies/{company_id}/api-keys",
             post(companies::create_api_key).get(companies::list_api_keys),

@@ -440,7 +440,7 @@ async fn check_address(host: &str, port: u16) -> Result<(), ApiError> {
     responses(
         (status = 201, description = "Registered; `secret` is shown only here", body = CreatedEndpoint),
         (status = 404, description = "No such company (or another company's)", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Every problem of the body (a private address, an unknown event type…)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Every problem of the body (a private address, an unknown event type…), or the company has as many endpoints as the server allows (`limit_reached`, `--max-notification-endpoints`)", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(company_id = %company_id))]
 pub async fn create(
@@ -456,6 +456,7 @@ pub async fn create(
     }
     let id = format!("{ENDPOINT_ID_PREFIX}{}", random_base62(20));
     let secret = generate_secret();
+    let max_per_company = state.tenant_limits().max_notification_endpoints;
     let endpoint = state
         .store()
         .create_notification_endpoint(NewNotificationEndpoint {
@@ -466,10 +467,19 @@ pub async fn create(
             event_types: &registration.event_types,
             secret: secret.expose_secret(),
             now: OffsetDateTime::now_utc(),
+            max_per_company,
         })
         .await
         .map_err(|error| match error {
             StoreError::NotFound(_) => company_not_found(&company_id),
+            StoreError::Conflict(_) => ApiError::invalid_fields(vec![FieldError::new(
+                "",
+                "limit_reached",
+                format!(
+                    "company `{company_id}` has {max_per_company} notification endpoints, the most this server \
+                     allows (--max-notification-endpoints); delete one it no longer needs first"
+                ),
+            )]),
             other => other.into(),
         })?;
     tracing::info!(endpoint_id = %endpoint.id, "notification endpoint registered");

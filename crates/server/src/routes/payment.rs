@@ -145,6 +145,10 @@ impl FromRequestParts<AppState> for PaymentCredentials {
         (status = 401, description = "No credentials, or a signature that does not verify (missing header, stale timestamp, no matching signature)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "The company does not exist, or is not the key's", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Every problem of the event; or the company has no rule set (`no-rule-set`); or the idempotency key was used with another body (`idempotency-key-reused`)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "The company is over its payment rate (`--payments-per-second`, or its own from `PUT /companies/{company_id}/limits`); retry after `Retry-After`", body = ProblemDetails, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until one more payment is accepted"),
+                    ("RateLimit" = String, description = "`\"payments\";r=<remaining>;t=<seconds>` (draft-ietf-httpapi-ratelimit-headers)"),
+                    ("RateLimit-Policy" = String, description = "`\"payments\";q=<per second>;w=1`"))),
         (status = 503, description = "The store is unavailable or overloaded; retry after `Retry-After`", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(
@@ -163,7 +167,25 @@ pub async fn create(
     if let Some(company_id) = claimed_company {
         tracing::Span::current().record("company_id", company_id);
     }
+    // The admin is trusted; a company key or a signature is the company's
+    // own traffic, which its rate limit bounds.
+    let rate_limited =
+        !matches!(&credentials, PaymentCredentials::Bearer(principal) if principal.is_admin());
     let webhook_id = authorize(&state, credentials, claimed_company, &body.bytes).await?;
+    let rate = match claimed_company {
+        Some(company_id) if rate_limited && is_valid_id(company_id) => {
+            let decision = state
+                .tenant_limits()
+                .payment_rates
+                .admit(&state, company_id)
+                .await?;
+            if let Some(refusal) = decision.and_then(|decision| decision.refusal(company_id)) {
+                return Ok(refusal);
+            }
+            decision
+        }
+        _ => None,
+    };
 
     let event = validate_event(&body.value).map_err(|problems| {
         let count = problems.len();
@@ -247,6 +269,9 @@ pub async fn create(
     }
     if replayed {
         response_headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    if let Some(rate) = rate {
+        rate.write_headers(response_headers);
     }
     Ok(response)
 }

@@ -8,7 +8,8 @@
 //! is not executed again. The new checkpoints, the run's `queued` status
 //! (its `redrive_count` + 1), its queue entry and a `run.redriven` event are
 //! committed in one transaction; the orchestrator then executes what is not
-//! done. A company key redrives its own runs; the admin any run.
+//! done. A company key redrives its own runs (within its payment rate,
+//! see [`crate::limits`]); the admin any run.
 
 use axum::Json;
 use axum::extract::State;
@@ -49,6 +50,7 @@ fn not_failed(run_id: &str, status: RunStatus) -> ApiError {
             body = RunSummaryBody, headers(("Location" = String, description = "`/runs/{run_id}`"))),
         (status = 404, description = "No such run (or another company's)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "The run is not `failed`: the detail says its status", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "The company is over its payment rate, which redrives share; retry after `Retry-After`", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(run_id = %run_id, company_id = tracing::field::Empty))]
 pub async fn redrive(
@@ -68,6 +70,21 @@ pub async fn redrive(
     if run.status != RunStatus::Failed {
         return Err(not_failed(&run_id, run.status));
     }
+    // A redrive is new work, as a payment is: a company key's redrives take
+    // from the same bucket.
+    let rate = if principal.is_admin() {
+        None
+    } else {
+        let decision = state
+            .tenant_limits()
+            .payment_rates
+            .admit(&state, &run.company_id)
+            .await?;
+        if let Some(refusal) = decision.and_then(|decision| decision.refusal(&run.company_id)) {
+            return Ok(refusal);
+        }
+        decision
+    };
     let plan = plan(&state, &run).await?;
     let data = json!({"failed_nodes": plan.failed, "skipped_nodes": plan.skipped});
     let result = store
@@ -96,6 +113,9 @@ pub async fn redrive(
     let mut response = (StatusCode::ACCEPTED, Json(RunSummaryBody::from(summary))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/runs/{run_id}")) {
         response.headers_mut().insert(header::LOCATION, location);
+    }
+    if let Some(rate) = rate {
+        rate.write_headers(response.headers_mut());
     }
     Ok(response)
 }

@@ -144,7 +144,9 @@ pub async fn save(
             return Err(crate::routes::companies::company_not_found(company_id));
         }
     }
-    let rule_set = validate_within_limits(&state, &body).map_err(ApiError::from_report)?;
+    let rule_set = validate_on_cpu_pool(&state, body)
+        .await?
+        .map_err(ApiError::from_report)?;
     let company_id = rule_set.company_id.clone();
     let rules = rule_set.to_json();
     let node_count = i64::try_from(rule_set.rules.len()).unwrap_or(i64::MAX);
@@ -203,19 +205,22 @@ pub async fn save_trailing_slash(
 /// Validates a rule set without saving anything.
 #[utoipa::path(post, path = "/payment-rules/validate", tag = "rules",
     request_body = RuleSetRequest,
-    responses((status = 200, description = "Whether the rule set is valid, and every problem", body = ValidationResult)))]
+    responses(
+        (status = 200, description = "Whether the rule set is valid, and every problem", body = ValidationResult),
+        (status = 503, description = "The CPU workers stayed busy, or the validation took longer than its budget (`--cpu-time-budget`); retry after `Retry-After`", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all, fields(company_id = tracing::field::Empty))]
 pub async fn validate(
     State(state): State<AppState>,
     _principal: Principal,
     JsonBody(body): JsonBody<Value>,
-) -> Json<ValidationResult> {
+) -> Result<Json<ValidationResult>, ApiError> {
     if let Some(company_id) = body.get("company_id").and_then(Value::as_str) {
         tracing::Span::current().record("company_id", company_id);
     }
     // A company key may validate any rule set: nothing is read or written,
     // so nothing of another company is exposed.
-    Json(match validate_within_limits(&state, &body) {
+    Ok(Json(match validate_on_cpu_pool(&state, body).await? {
         Ok(_) => ValidationResult {
             valid: true,
             problems: Vec::new(),
@@ -235,7 +240,21 @@ pub async fn validate(
                 problems_omitted: (omitted > 0).then(|| u64::try_from(omitted).unwrap_or(u64::MAX)),
             }
         }
-    })
+    }))
+}
+
+/// [`validate_within_limits`] on the CPU pool (see [`crate::limits`]): a
+/// large rule set is work that must not stall the async workers.
+async fn validate_on_cpu_pool(
+    state: &AppState,
+    body: Value,
+) -> Result<Result<RuleSet, ValidationReport>, ApiError> {
+    let pool_state = state.clone();
+    state
+        .tenant_limits()
+        .cpu
+        .run(move || validate_within_limits(&pool_state, &body))
+        .await
 }
 
 /// [`validate_rule_set`], then the size limits: a rule set whose literal

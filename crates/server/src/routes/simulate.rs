@@ -198,6 +198,7 @@ fn simulator(state: &AppState) -> Simulator {
         (status = 200, description = "Every node's state and the outcome", body = SimulationBody),
         (status = 404, description = "No such company, or it has no rules and no draft was sent", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Every problem of the event and the draft, each with its JSON path", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The CPU workers stayed busy, or the simulation took longer than its budget (`--cpu-time-budget`)", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(company_id = %company_id))]
 pub async fn simulate(
@@ -207,6 +208,18 @@ pub async fn simulate(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<SimulationBody>, ApiError> {
     let company = company(&state, &principal, &company_id).await?;
+    let pool = state.tenant_limits().cpu.clone();
+    pool.run_async(simulate_checked(state, company_id, company, body))
+        .await?
+}
+
+/// [`simulate`] once the company is known, on the CPU pool.
+async fn simulate_checked(
+    state: AppState,
+    company_id: String,
+    company: Value,
+    body: Value,
+) -> Result<Json<SimulationBody>, ApiError> {
     let body = body_object(body, r#"{"event": {...}, "rules": [...] (optional)}"#)?;
     let mut errors = Vec::new();
     unknown_fields(&body, &["event", "rules"], &mut errors);
@@ -288,6 +301,7 @@ fn check_event(event: &Value, company_id: &str, errors: &mut Vec<FieldError>) {
         (status = 200, description = "What would change", body = BacktestBody),
         (status = 404, description = "No such company (or another company's)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Every problem of the draft and the limit", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The CPU workers stayed busy, or the backtest took longer than its budget (`--cpu-time-budget`): replay fewer events", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(company_id = %company_id))]
 pub async fn backtest(
@@ -297,6 +311,18 @@ pub async fn backtest(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<BacktestBody>, ApiError> {
     let company = company(&state, &principal, &company_id).await?;
+    let pool = state.tenant_limits().cpu.clone();
+    pool.run_async(backtest_checked(state, company_id, company, body))
+        .await?
+}
+
+/// [`backtest`] once the company is known, on the CPU pool.
+async fn backtest_checked(
+    state: AppState,
+    company_id: String,
+    company: Value,
+    body: Value,
+) -> Result<Json<BacktestBody>, ApiError> {
     let body = body_object(body, r#"{"rules": [...], "limit": 1000 (optional)}"#)?;
     let mut errors = Vec::new();
     unknown_fields(&body, &["rules", "limit"], &mut errors);

@@ -23,6 +23,9 @@
 //! that hears its run or company has news reads the store. Both also read
 //! the store every few seconds, in case a notification was missed.
 //!
+//! A company has at most `--max-streams-per-company` streams open (run and
+//! company streams together, whoever opened them); one more is 429.
+//!
 //! Auth as `GET /runs/{run_id}`: a company key sees its own company alone;
 //! anything else is 404. A stream lives no longer than the key that opened
 //! it: revoking the key ends it (at once in this process, within
@@ -46,6 +49,7 @@ use tokio::sync::{broadcast, watch};
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::Path;
+use crate::limits::StreamSlot;
 use crate::remote_events::RemoteNews;
 use crate::routes::companies::{company_not_found, is_valid_id};
 use crate::routes::run_list::{invalid_query, query_pairs};
@@ -142,6 +146,8 @@ struct EventStream {
     done: bool,
     /// The company key that opened the stream (`None`: the admin token).
     key: Option<KeyWatch>,
+    /// Counts against the company's open streams until the stream is dropped.
+    _slot: StreamSlot,
 }
 
 /// What a stream opened with a company key needs to end with the key.
@@ -202,7 +208,14 @@ impl EventStream {
     /// Subscribes to the live feed now, before anything is read. `ended`:
     /// the run had finished when the stream was asked for, so once the
     /// stored events are replayed the stream ends.
-    fn new(state: &AppState, principal: &Principal, scope: Scope, last: i64, ended: bool) -> Self {
+    fn new(
+        state: &AppState,
+        principal: &Principal,
+        scope: Scope,
+        last: i64,
+        ended: bool,
+        slot: StreamSlot,
+    ) -> Self {
         let store = state.store().clone();
         let feed = store.subscribe_run_events();
         let remote = Some(state.subscribe_remote_events());
@@ -221,6 +234,7 @@ impl EventStream {
             finished: ended,
             done: false,
             key: KeyWatch::new(state, principal),
+            _slot: slot,
         }
     }
 
@@ -391,6 +405,7 @@ fn run_not_found(run_id: &str) -> ApiError {
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`Last-Event-ID` is not an event id", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such run (or another company's)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "The run's company has as many streams open as the server allows (`--max-streams-per-company`)", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(run_id = %run_id, company_id = tracing::field::Empty))]
 pub async fn run_events(
@@ -409,6 +424,7 @@ pub async fn run_events(
         _ => return Err(run_not_found(&run_id)),
     };
     tracing::Span::current().record("company_id", run.company_id.as_str());
+    let slot = state.tenant_limits().streams.open(&run.company_id)?;
     let ended = run.status.is_terminal();
     Ok(sse(EventStream::new(
         &state,
@@ -416,6 +432,7 @@ pub async fn run_events(
         Scope::Run(run_id),
         last,
         ended,
+        slot,
     )))
 }
 
@@ -431,6 +448,7 @@ pub async fn run_events(
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`Last-Event-ID` is not an event id", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such company (or not the key's)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "The company has as many streams open as the server allows (`--max-streams-per-company`)", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(company_id = %company_id))]
 pub async fn company_events(
@@ -447,11 +465,13 @@ pub async fn company_events(
     if principal.is_admin() && state.store().get_company(&company_id).await?.is_none() {
         return Err(company_not_found(&company_id));
     }
+    let slot = state.tenant_limits().streams.open(&company_id)?;
     Ok(sse(EventStream::new(
         &state,
         &principal,
         Scope::Company(company_id),
         last,
         false,
+        slot,
     )))
 }

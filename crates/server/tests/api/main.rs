@@ -28,3 +28,4 @@ mod runs;
 mod simulate;
 mod sse;
 mod tasks;
+mod tenant_limits;

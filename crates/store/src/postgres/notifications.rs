@@ -20,6 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use super::PgStore;
 use crate::codec::{add_duration, corrupt_status, json_from_text, nodes_from_text, truncate};
 use crate::error::{from_sqlx, from_sqlx_as};
+use crate::notifications::endpoint_inserted;
 
 /// The outbox hook of a step commit: for each step that finishes its run,
 /// one pending delivery per enabled endpoint of the run's company that takes
@@ -225,10 +226,19 @@ impl NotificationStore for PgStore {
         endpoint: NewNotificationEndpoint<'_>,
     ) -> StoreResult<NotificationEndpoint> {
         let created_at = truncate(endpoint.now);
-        sqlx::query(
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        // Concurrent creates for one company queue on its row, so the count
+        // each sees includes the others'.
+        sqlx::query("SELECT 1 FROM companies WHERE id = $1 FOR UPDATE")
+            .bind(endpoint.company_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let inserted = sqlx::query(
             "INSERT INTO notification_endpoints \
              (endpoint_id, company_id, url, description, event_types, secret, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, $2, $3, $4, $5, $6, $7 \
+             WHERE (SELECT count(*) FROM notification_endpoints WHERE company_id = $2) < $8",
         )
         .bind(endpoint.id)
         .bind(endpoint.company_id)
@@ -237,7 +247,8 @@ impl NotificationStore for PgStore {
         .bind(endpoint.event_types)
         .bind(endpoint.secret)
         .bind(created_at)
-        .execute(&self.pool)
+        .bind(i64::try_from(endpoint.max_per_company).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             from_sqlx_as(
@@ -246,6 +257,8 @@ impl NotificationStore for PgStore {
                 || format!("company {}", endpoint.company_id),
             )
         })?;
+        endpoint_inserted(inserted.rows_affected(), &endpoint)?;
+        tx.commit().await.map_err(from_sqlx)?;
         Ok(NotificationEndpoint {
             id: endpoint.id.to_owned(),
             company_id: endpoint.company_id.to_owned(),

@@ -20,6 +20,7 @@ use super::SqliteStore;
 use super::runs::{RUN_COLUMNS, RunRow};
 use crate::codec::{add_duration, corrupt_status, from_micros, to_micros, truncate};
 use crate::error::{corrupt, from_rusqlite, from_sqlx, from_sqlx_as};
+use crate::notifications::endpoint_inserted;
 
 /// The outbox hook of a step commit that finishes its run: one pending
 /// delivery per enabled endpoint of the run's company that takes the event
@@ -207,10 +208,12 @@ impl NotificationStore for SqliteStore {
         let created_at = truncate(endpoint.now);
         let event_types = serde_json::to_string(endpoint.event_types)
             .map_err(|e| corrupt(format!("event types do not serialise: {e}")))?;
-        sqlx::query(
+        // One statement: SQLite's single writer makes count and insert atomic.
+        let inserted = sqlx::query(
             "INSERT INTO notification_endpoints \
              (endpoint_id, company_id, url, description, event_types, secret, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             WHERE (SELECT count(*) FROM notification_endpoints WHERE company_id = ?2) < ?8",
         )
         .bind(endpoint.id)
         .bind(endpoint.company_id)
@@ -219,6 +222,7 @@ impl NotificationStore for SqliteStore {
         .bind(&event_types)
         .bind(endpoint.secret)
         .bind(to_micros(created_at))
+        .bind(i64::try_from(endpoint.max_per_company).unwrap_or(i64::MAX))
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -228,6 +232,7 @@ impl NotificationStore for SqliteStore {
                 || format!("company {}", endpoint.company_id),
             )
         })?;
+        endpoint_inserted(inserted.rows_affected(), &endpoint)?;
         Ok(NotificationEndpoint {
             id: endpoint.id.to_owned(),
             company_id: endpoint.company_id.to_owned(),

@@ -19,6 +19,7 @@ fn endpoint<'a>(id: &'a str, event_types: &'a [String]) -> NewNotificationEndpoi
         event_types,
         secret: SECRET,
         now: t(0),
+        max_per_company: 20,
     }
 }
 
