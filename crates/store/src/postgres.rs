@@ -204,7 +204,7 @@ impl CompanyStore for PgStore {
 
     async fn company_limits(&self, company_id: &str) -> StoreResult<Option<CompanyLimits>> {
         let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT payments_per_second::BIGINT, payments_burst::BIGINT FROM companies WHERE id = $1",
+            "SELECT payments_per_second, payments_burst FROM companies WHERE id = $1",
         )
         .bind(company_id)
         .fetch_optional(&self.pool)
