@@ -56,7 +56,7 @@ impl Default for OrchestratorConfig {
     fn default() -> Self {
         Self {
             owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
-            max_in_flight: 512,
+            max_in_flight: 128,
             claim_batch: 256,
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(500),

@@ -21,8 +21,12 @@ pub const DEFAULT_PORT: u16 = 8000;
 pub const DEFAULT_DATA_DIR: &str = "./moneyflow-data";
 /// Where `make ui` puts the canvas, relative to the repository root.
 pub const DEFAULT_UI_DIR: &str = "./ui/dist";
-/// Runs one process executes at once by default.
-pub const DEFAULT_MAX_IN_FLIGHT_RUNS: usize = 512;
+/// Runs one process executes at once by default. Each one's step commit
+/// waits in the store's writer queue, and so does every other company's
+/// next event: 128 drains a backlog within 3% of 512's rate while another
+/// company's event→finished p99 stays near 40 ms (512: 150 ms;
+/// `scripts/bench-fairness.sh`, docs/performance.md).
+pub const DEFAULT_MAX_IN_FLIGHT_RUNS: usize = 128;
 /// Waits between notification delivery attempts (the last repeats).
 pub const DEFAULT_NOTIFICATION_RETRY_DELAYS: &str = "5s,5m,30m,2h,5h,10h";
 /// How long a notification delivery is retried.
@@ -121,6 +125,12 @@ pub struct Config {
     /// Most runs this process executes at once; more wait in the queue.
     #[arg(long, env = "MONEYFLOW_MAX_IN_FLIGHT_RUNS", default_value_t = DEFAULT_MAX_IN_FLIGHT_RUNS, value_parser = at_least_one)]
     pub max_in_flight_runs: usize,
+
+    /// Accept payments and queue their runs, but execute none (a
+    /// maintenance window, or measuring a backlog); the queue is durable,
+    /// and a start without this flag runs it.
+    #[arg(long, env = "MONEYFLOW_HOLD_RUNS")]
+    pub hold_runs: bool,
 
     /// Largest resolved parameters, output or document of one node, in
     /// bytes (compact JSON); a node past it fails, naming the limit.
@@ -313,6 +323,7 @@ impl Default for Config {
             allow_private_addresses: false,
             http_response_limit_bytes: moneyflow_engine::http::DEFAULT_RESPONSE_LIMIT_BYTES,
             max_in_flight_runs: DEFAULT_MAX_IN_FLIGHT_RUNS,
+            hold_runs: false,
             node_limit_bytes: DEFAULT_NODE_LIMIT_BYTES,
             run_limit_bytes: DEFAULT_RUN_LIMIT_BYTES,
             max_step_attempts: DEFAULT_MAX_STEP_ATTEMPTS,

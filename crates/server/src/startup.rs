@@ -222,6 +222,9 @@ impl Application {
             Some(broker_config) => Some(Broker::connect(broker_config).await?),
             None => None,
         };
+        if config.hold_runs && role.runs_workers() {
+            tracing::warn!("--hold-runs: payments are accepted and queued, no run is executed");
+        }
         let mut orchestrator = None;
         let mut distributed = None;
         let waker = match (&broker, &store) {
@@ -234,7 +237,7 @@ impl Application {
                 if role != Role::Composer {
                     tasks.spawn_dispatcher(pg.clone(), relay.clone());
                 }
-                if role.runs_workers() {
+                if role.runs_workers() && !config.hold_runs {
                     let worker = Orchestrator::new(
                         store.clone(),
                         registry.clone(),
@@ -254,7 +257,7 @@ impl Application {
                         .to_owned(),
                 ));
             }
-            (None, _) if role.runs_workers() => {
+            (None, _) if role.runs_workers() && !config.hold_runs => {
                 let handle = Orchestrator::new(
                     store.clone(),
                     registry.clone(),
@@ -267,7 +270,8 @@ impl Application {
                 orchestrator = Some(handle);
                 waker
             }
-            // Routers without workers: another process polls the table.
+            // Routers without workers (or held): another process polls
+            // the table, or a later start does.
             (None, _) => Arc::new(Notify::new()),
         };
         let mut state = AppState::with_engine(

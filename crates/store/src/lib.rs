@@ -62,6 +62,7 @@ use tracing::instrument;
 mod codec;
 mod data_dir;
 mod error;
+mod fair_share;
 mod notifications;
 pub mod postgres;
 mod run_events;

@@ -764,6 +764,49 @@ store_test!(claims_respect_available_at_and_limit, |store| async move {
     );
 });
 
+store_test!(claims_share_workers_across_companies, |store| async move {
+    // globex's backlog is older than anything acme has queued.
+    for i in 0..20 {
+        let mut backlog = event(&format!("g{i}"), &format!("globex-{i}"), i);
+        backlog.company_id = "globex".to_owned();
+        store.accept_event(backlog).await.unwrap();
+    }
+    let now = 100;
+    assert_eq!(
+        store.claim_runs("w", 8, LEASE, t(now)).await.unwrap().len(),
+        8,
+        "one company alone takes every slot"
+    );
+    for i in 0..3 {
+        store
+            .accept_event(event(&format!("a{i}"), &format!("acme-{i}"), 50 + i))
+            .await
+            .unwrap();
+    }
+    // acme has nothing in flight and globex 8: acme's runs go first, the
+    // slot left over goes to globex, oldest first.
+    let claimed = store.claim_runs("w", 4, LEASE, t(now)).await.unwrap();
+    let mut acme: Vec<&str> = claimed
+        .iter()
+        .map(String::as_str)
+        .filter(|id| id.starts_with("acme-"))
+        .collect();
+    acme.sort_unstable();
+    assert_eq!(acme, ["acme-0", "acme-1", "acme-2"], "{claimed:?}");
+    assert!(claimed.contains(&"globex-8".to_owned()), "{claimed:?}");
+    // Two companies both with runs due share equally.
+    for i in 3..10 {
+        store
+            .accept_event(event(&format!("a{i}"), &format!("acme-{i}"), 50 + i))
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_runs("w", 8, LEASE, t(now)).await.unwrap();
+    let from_acme = claimed.iter().filter(|id| id.starts_with("acme-")).count();
+    // In flight: acme 3, globex 9; slots level them at 10 each (7 + 1).
+    assert_eq!((claimed.len(), from_acme), (8, 7), "{claimed:?}");
+});
+
 store_test!(a_lease_hides_a_run_until_it_expires, |store| async move {
     let run = accept_and_claim(&store, event("k", "run-1", 0), "a", 1).await;
     // Leased until t(31).

@@ -80,3 +80,37 @@ async fn a_stream_on_one_process_sees_runs_another_process_executes() {
 async fn fresh_handle(url: &str) -> Store {
     Store::connect(url).await.expect("connect")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_runs_wait_in_the_queue_until_a_server_without_hold_runs_them() {
+    let database = fresh_postgres().await;
+    let url = database.url().to_owned();
+    let mut config = test_config();
+    config.hold_runs = true;
+    let registry = builtin_registry(&config);
+    let held = spawn_on(database, fresh_handle(&url).await, config, registry).await;
+    let key = held.company_with_demo_rules("acme").await;
+    let response = held.post_payment(&book_payment("acme"), Some(&key)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let run_id = json_body(response).await["run_id"]
+        .as_str()
+        .expect("run_id")
+        .to_owned();
+    // An orchestrator would have finished it in milliseconds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = json_body(held.get_run(&run_id, Some(&key)).await).await;
+    assert_eq!(run["status"], "queued", "{run}");
+    assert!(run["started_at"].is_null(), "{run}");
+
+    let config = test_config();
+    let registry = builtin_registry(&config);
+    let running = spawn_on(
+        fresh_postgres().await,
+        fresh_handle(&url).await,
+        config,
+        registry,
+    )
+    .await;
+    let run = running.wait_for_run(&run_id, &key).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+}

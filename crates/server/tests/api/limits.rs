@@ -274,3 +274,83 @@ backend_test!(
         assert_eq!(validated["problems"][0]["code"], "too_large");
     }
 );
+
+/// An endpoint on loopback that answers every request with `total` bytes,
+/// streamed without a `Content-Length`.
+async fn flooding_endpoint(total: usize) -> String {
+    let app = axum::Router::new().route(
+        "/big",
+        axum::routing::post(move || async move {
+            let chunk = axum::body::Bytes::from(vec![b'a'; 64 * 1024]);
+            let chunks = total / chunk.len();
+            axum::body::Body::from_stream(futures::stream::iter(
+                (0..chunks).map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone())),
+            ))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/big", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// What the company's runs, run events and documents hold, in bytes of text.
+async fn stored_bytes(app: &TestApp, company_id: &str) -> i64 {
+    let sql = format!(
+        "SELECT (SELECT COALESCE(SUM(LENGTH(nodes)), 0) FROM runs WHERE company_id = '{company_id}') \
+              + (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM run_events WHERE company_id = '{company_id}') \
+              + (SELECT COALESCE(SUM(LENGTH(body)), 0) FROM documents WHERE company_id = '{company_id}')"
+    );
+    if let Some(sqlite) = app.store.as_sqlite() {
+        sqlx::query_scalar(&sql)
+            .fetch_one(sqlite.pool())
+            .await
+            .unwrap()
+    } else {
+        let postgres = app.store.as_postgres().expect("a backend");
+        sqlx::query_scalar(&sql)
+            .fetch_one(postgres.pool())
+            .await
+            .unwrap()
+    }
+}
+
+mod a_64_mib_http_answer_fails_its_node_and_stores_next_to_nothing {
+    use super::*;
+
+    async fn run(backend: Backend) {
+        let app = spawn_app_with_config(backend, |config| {
+            config.allow_private_addresses = true;
+        })
+        .await;
+        let url = flooding_endpoint(64 * 1024 * 1024).await;
+        let (_, key) = app.company_with_key("acme").await;
+        let rules = json!({"company_id": "acme", "rules": [
+            {"node_type": "task", "node_id": "call", "task_name": "payment.tasks.http_request",
+             "parameters": {"url": url}}
+        ]});
+        let response = app.save_rules_as(&rules, Some(&key)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let run = app.pay_and_wait(&payment("acme"), &key).await;
+        assert_eq!(run["status"], "failed", "{run:#}");
+        let call = node(&run["nodes"], "call");
+        assert_eq!(
+            call["attempts"], 1,
+            "a permanent error is not retried: {call:#}"
+        );
+        let message = call["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("--http-response-limit-bytes"), "{call:#}");
+        let stored = stored_bytes(&app, "acme").await;
+        assert!(stored < 64 * 1024, "the run stored {stored} bytes");
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        run(Backend::Sqlite).await
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        run(Backend::Postgres).await
+    }
+}

@@ -338,7 +338,8 @@ impl RunEventStore for PgStore {
         // A failed run has left the queue; a stray entry is reset rather
         // than refused.
         sqlx::query(
-            "INSERT INTO run_queue (run_id, available_at) VALUES ($1, $2) \
+            "INSERT INTO run_queue (run_id, available_at, company_id) \
+             SELECT $1, $2, company_id FROM runs WHERE run_id = $1 \
              ON CONFLICT (run_id) DO UPDATE SET available_at = EXCLUDED.available_at, \
                  lease_owner = NULL, lease_until = NULL, claims = 0",
         )

@@ -30,6 +30,7 @@ use time::OffsetDateTime;
 use super::PgStore;
 use crate::codec::{add_duration, corrupt_status, json_from_text, nodes_from_text, now, truncate};
 use crate::error::from_sqlx;
+use crate::fair_share::{QueuedCompany, fair_shares};
 use crate::run_events::{self, EventSink, PendingEvent};
 use crate::writer::{
     Answers, BatchDb, Claim, OpResult, Plan, Renewal, Reply, WriteOp, earlier_outcome, fence,
@@ -208,14 +209,15 @@ async fn accept_events<'a>(
         // gets its outbox row here, in the event's transaction, and is
         // marked dispatched (`outbox.rs`).
         sqlx::query(
-            "INSERT INTO run_queue (run_id, available_at, dispatched_at) \
-             SELECT u.run_id, u.at, CASE WHEN d.on THEN u.at END \
-             FROM UNNEST($1::text[], $2::timestamptz[]) AS u(run_id, at), \
+            "INSERT INTO run_queue (run_id, available_at, company_id, dispatched_at) \
+             SELECT u.run_id, u.at, u.company_id, CASE WHEN d.on THEN u.at END \
+             FROM UNNEST($1::text[], $2::timestamptz[], $4::text[]) AS u(run_id, at, company_id), \
                   (SELECT EXISTS (SELECT 1 FROM settings WHERE key = $3) AS on) AS d",
         )
         .bind(&new_run)
         .bind(&new_at)
         .bind(super::outbox::DISTRIBUTED_SETTING)
+        .bind(&new_company)
         .execute(&mut *conn)
         .await?;
         sqlx::query(
@@ -452,24 +454,77 @@ async fn claim_runs(conn: &mut PgConnection, claim: &Claim) -> Result<Vec<String
     if claim.limit == 0 {
         return Ok(Vec::new());
     }
-    // A CTE so the locked subquery runs once. A lease that ran out is
-    // claimable again (a visibility timeout): its worker died or stalled.
-    sqlx::query_scalar(
-        "WITH due AS ( \
-             SELECT run_id FROM run_queue \
-             WHERE available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
-             ORDER BY available_at LIMIT $4 \
-             FOR UPDATE SKIP LOCKED) \
-         UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2, claims = q.claims + 1 \
-         FROM due WHERE q.run_id = due.run_id \
-         RETURNING q.run_id",
+    // The companies with queued runs, by skipping through the
+    // (company_id, available_at) index one company at a time, each with its
+    // runs in flight.
+    let companies: Vec<(String, i64)> = sqlx::query_as(
+        "WITH RECURSIVE queued(company_id) AS ( \
+             SELECT MIN(company_id) FROM run_queue \
+             UNION ALL \
+             SELECT (SELECT MIN(company_id) FROM run_queue WHERE company_id > queued.company_id) \
+             FROM queued WHERE queued.company_id IS NOT NULL) \
+         SELECT company_id, \
+                (SELECT COUNT(*) FROM run_queue AS q \
+                 WHERE q.company_id = queued.company_id AND q.lease_owner IS NOT NULL) \
+         FROM queued WHERE company_id IS NOT NULL",
     )
-    .bind(&claim.owner)
-    .bind(claim.until)
-    .bind(claim.now)
-    .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *conn)
-    .await
+    .await?;
+    let companies: Vec<QueuedCompany> = companies
+        .into_iter()
+        .map(|(company_id, in_flight)| QueuedCompany {
+            company_id,
+            in_flight: in_flight.try_into().unwrap_or(0),
+        })
+        .collect();
+    let mut claimed = Vec::with_capacity(claim.limit);
+    // CTEs so each locked subquery runs once. A lease that ran out is
+    // claimable again (a visibility timeout): its worker died or stalled.
+    if companies.len() > 1 {
+        for (company_id, slots) in fair_shares(&companies, claim.limit) {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "WITH due AS ( \
+                     SELECT run_id FROM run_queue \
+                     WHERE company_id = $5 AND available_at <= $3 \
+                       AND (lease_until IS NULL OR lease_until <= $3) \
+                     ORDER BY available_at LIMIT $4 \
+                     FOR UPDATE SKIP LOCKED) \
+                 UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2, claims = q.claims + 1 \
+                 FROM due WHERE q.run_id = due.run_id \
+                 RETURNING q.run_id",
+            )
+            .bind(&claim.owner)
+            .bind(claim.until)
+            .bind(claim.now)
+            .bind(i64::try_from(slots).unwrap_or(i64::MAX))
+            .bind(company_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            claimed.extend(ids);
+        }
+    }
+    // What no company's share used goes by due time.
+    let rest = claim.limit.saturating_sub(claimed.len());
+    if rest > 0 {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "WITH due AS ( \
+                 SELECT run_id FROM run_queue \
+                 WHERE available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY available_at LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) \
+             UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2, claims = q.claims + 1 \
+             FROM due WHERE q.run_id = due.run_id \
+             RETURNING q.run_id",
+        )
+        .bind(&claim.owner)
+        .bind(claim.until)
+        .bind(claim.now)
+        .bind(i64::try_from(rest).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
+        claimed.extend(ids);
+    }
+    Ok(claimed)
 }
 
 const RUN_COLUMNS: &str = "r.run_id, r.company_id, r.event_id, r.event_type, r.rule_version, \

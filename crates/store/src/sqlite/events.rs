@@ -119,11 +119,15 @@ pub(super) fn redrive(
     // A failed run has left the queue; a stray entry is reset rather than
     // refused.
     conn.prepare_cached(
-        "INSERT INTO run_queue (run_id, available_at) VALUES (?1, ?2) \
+        "INSERT INTO run_queue (run_id, available_at, company_id) VALUES (?1, ?2, ?3) \
          ON CONFLICT (run_id) DO UPDATE SET available_at = excluded.available_at, \
              lease_owner = NULL, lease_until = NULL, claims = 0",
     )?
-    .execute(params![redrive.run_id, to_micros(truncate(redrive.now))])?;
+    .execute(params![
+        redrive.run_id,
+        to_micros(truncate(redrive.now)),
+        company_id
+    ])?;
     let tail = RunTail {
         run_id: &redrive.run_id,
         company_id: &company_id,

@@ -22,6 +22,7 @@ use crate::codec::{
     truncate,
 };
 use crate::error::from_rusqlite;
+use crate::fair_share::{QueuedCompany, fair_shares};
 use crate::run_events;
 use crate::writer::{Claim, Renewal, Reply, WriteOp, earlier_outcome, lease_lost};
 
@@ -114,8 +115,10 @@ fn accept(
         e.rule_version,
         received_at
     ])?;
-    conn.prepare_cached("INSERT INTO run_queue (run_id, available_at) VALUES (?1, ?2)")?
-        .execute(params![e.run_id, received_at])?;
+    conn.prepare_cached(
+        "INSERT INTO run_queue (run_id, available_at, company_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![e.run_id, received_at, e.company_id])?;
     let queued = run_events::queued(e);
     let tail = RunTail {
         run_id: &e.run_id,
@@ -259,25 +262,80 @@ fn claim_runs(conn: &Connection, claim: &Claim) -> rusqlite::Result<Vec<String>>
     if claim.limit == 0 {
         return Ok(Vec::new());
     }
+    // The companies with queued runs, by skipping through the
+    // (company_id, available_at) index one company at a time, each with its
+    // runs in flight.
+    let companies: Vec<QueuedCompany> = conn
+        .prepare_cached(
+            "WITH RECURSIVE queued(company_id) AS ( \
+                 SELECT MIN(company_id) FROM run_queue \
+                 UNION ALL \
+                 SELECT (SELECT MIN(company_id) FROM run_queue WHERE company_id > queued.company_id) \
+                 FROM queued WHERE queued.company_id IS NOT NULL) \
+             SELECT company_id, \
+                    (SELECT COUNT(*) FROM run_queue AS q \
+                     WHERE q.company_id = queued.company_id AND q.lease_owner IS NOT NULL) \
+             FROM queued WHERE company_id IS NOT NULL",
+        )?
+        .query_map([], |row| {
+            Ok(QueuedCompany {
+                company_id: row.get(0)?,
+                in_flight: row.get::<_, i64>(1)?.try_into().unwrap_or(0),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut claimed = Vec::with_capacity(claim.limit);
     // A lease that ran out is claimable again (a visibility timeout): its
     // worker died or stalled.
-    let mut stmt = conn.prepare_cached(
-        "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
-         WHERE run_id IN (SELECT run_id FROM run_queue \
-                          WHERE available_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) \
-                          ORDER BY available_at LIMIT ?4) \
-         RETURNING run_id",
-    )?;
-    stmt.query_map(
-        params![
-            claim.owner,
-            to_micros(claim.until),
-            to_micros(claim.now),
-            i64::try_from(claim.limit).unwrap_or(i64::MAX)
-        ],
-        |row| row.get(0),
-    )?
-    .collect()
+    if companies.len() > 1 {
+        let mut of_company = conn.prepare_cached(
+            "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
+             WHERE run_id IN (SELECT run_id FROM run_queue \
+                              WHERE company_id = ?5 AND available_at <= ?3 \
+                                AND (lease_until IS NULL OR lease_until <= ?3) \
+                              ORDER BY available_at LIMIT ?4) \
+             RETURNING run_id",
+        )?;
+        for (company_id, slots) in fair_shares(&companies, claim.limit) {
+            let ids = of_company.query_map(
+                params![
+                    claim.owner,
+                    to_micros(claim.until),
+                    to_micros(claim.now),
+                    i64::try_from(slots).unwrap_or(i64::MAX),
+                    company_id
+                ],
+                |row| row.get::<_, String>(0),
+            )?;
+            for id in ids {
+                claimed.push(id?);
+            }
+        }
+    }
+    // What no company's share used goes by due time.
+    let rest = claim.limit.saturating_sub(claimed.len());
+    if rest > 0 {
+        let ids = conn
+            .prepare_cached(
+                "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
+                 WHERE run_id IN (SELECT run_id FROM run_queue \
+                                  WHERE available_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) \
+                                  ORDER BY available_at LIMIT ?4) \
+                 RETURNING run_id",
+            )?
+            .query_map(
+                params![
+                    claim.owner,
+                    to_micros(claim.until),
+                    to_micros(claim.now),
+                    i64::try_from(rest).unwrap_or(i64::MAX)
+                ],
+                |row| row.get::<_, String>(0),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        claimed.extend(ids);
+    }
+    Ok(claimed)
 }
 
 pub(super) const RUN_COLUMNS: &str = "r.run_id, r.company_id, r.event_id, r.event_type, \
