@@ -7,6 +7,7 @@
 #
 #   scripts/bench-server.sh target/release/moneyflow [bench options…]
 #   (default bench options: -n 20000 -c 64)
+#   SERVER_FLAGS="--max-in-flight-runs 512" adds flags to the server.
 set -euo pipefail
 binary=$1; shift
 options=("$@")
@@ -15,7 +16,8 @@ port=${BENCH_PORT:-8316}
 data=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
 
-MONEYFLOW_ADMIN_TOKEN=bench "$binary" up --data-dir "$data" --port "$port" --demo false \
+# shellcheck disable=SC2086 # the flags are words
+MONEYFLOW_ADMIN_TOKEN=bench "$binary" up --data-dir "$data" --port "$port" --demo false ${SERVER_FLAGS:-} \
   >"$data.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
