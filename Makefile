@@ -5,7 +5,7 @@ CARGO ?= cargo
 
 help:
 	@echo "make run     - run MoneyFlow on 127.0.0.1:8000 (SQLite in ./moneyflow-data)"
-	@echo "make test    - every test: Rust (needs PostgreSQL on 127.0.0.1:5432) and the canvas (Node 20, Chromium)"
+	@echo "make test    - every test: Rust (needs PostgreSQL on 127.0.0.1:5432), the canvas (Node 20, Chromium) and the API contract (python3-venv)"
 	@echo "make ui      - install and build the canvas into ui/dist (served under /ui/)"
 	@echo "make lint    - rustfmt check and clippy with warnings as errors"
 	@echo "make bench   - criterion benchmarks"
@@ -24,7 +24,7 @@ ui/dist/index.html: ui/node_modules/.package-lock.json $(shell find ui/src ui/in
 
 ui: ui/dist/index.html
 
-test: test-rust test-ui
+test: test-rust test-ui contract
 
 test-rust:
 	$(CARGO) test --workspace --locked

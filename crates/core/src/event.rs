@@ -317,8 +317,14 @@ fn amount(field: &str, value: &Value, problems: &mut Vec<Problem>) -> Option<Dec
         ))
     };
     match value {
+        // `-0` is not negative, but a sign says it was meant to be.
         Value::Number(_) | Value::String(_) => match decimal_from_json(value) {
-            Some(amount) if amount >= Decimal::ZERO => Some(amount),
+            Some(amount)
+                if amount >= Decimal::ZERO
+                    && !value.as_str().is_some_and(|t| t.starts_with('-')) =>
+            {
+                Some(amount)
+            }
             Some(_) => {
                 problems.push(problem(
                     field,

@@ -70,7 +70,7 @@ use crate::state::AppState;
         dead_letters::replay_all,
     ),
     components(schemas(ProblemDetails, FieldError)),
-    modifiers(&BearerAuth, &CommonResponses),
+    modifiers(&BearerAuth, &CommonResponses, &HeadersAreNeverNull),
     security(("bearer" = [])),
     tags(
         (name = "health", description = "Liveness and Prometheus metrics"),
@@ -257,6 +257,49 @@ impl Modify for CommonResponses {
 }
 
 /// `/openapi.json` and `/docs` (no credentials needed).
+/// An optional header is absent, never `null`: a header has no null value
+/// (utoipa describes every optional non-query parameter as nullable, and a
+/// client would then send the text `null`).
+struct HeadersAreNeverNull;
+
+impl Modify for HeadersAreNeverNull {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let headers = operation
+                    .parameters
+                    .iter_mut()
+                    .flatten()
+                    .filter(|p| matches!(p.parameter_in, ParameterIn::Header));
+                for parameter in headers {
+                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                        && let SchemaType::Array(types) = &object.schema_type
+                    {
+                        let kept: Vec<Type> = types
+                            .iter()
+                            .filter(|t| **t != Type::Null)
+                            .cloned()
+                            .collect();
+                        if let [only] = kept.as_slice() {
+                            object.schema_type = SchemaType::Type(only.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub fn router() -> Router<AppState> {
     let swagger: Router<AppState> = SwaggerUi::new("/docs")
         .url("/openapi.json", ApiDoc::openapi())

@@ -28,12 +28,18 @@ pub const MAX_ID_CHARS: usize = 128;
 const ID_RULE: &str = "1 to 128 characters, each a letter (A-Z, a-z), a digit, `-` or `_`";
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct CreateCompanyRequest {
-    #[schema(example = "Acme Books")]
+    /// At most 200 characters, not blank, without control characters.
+    #[schema(
+        example = "Acme Books",
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
-    /// Optional; a UUID v4 is generated when absent. `^[A-Za-z0-9_-]{1,128}$`.
-    #[schema(example = "acme")]
+    /// Optional; a UUID v4 is generated when absent.
+    #[schema(example = "acme", pattern = "^[A-Za-z0-9_-]{1,128}$")]
     pub id: Option<String>,
 }
 
@@ -61,9 +67,12 @@ pub struct CompanyList {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct CreateApiKeyRequest {
-    /// A note for people, e.g. where the key is used.
+    /// A note for people, e.g. where the key is used: at most 200
+    /// characters, without control characters.
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub label: Option<String>,
 }
 
@@ -330,7 +339,7 @@ pub async fn create_api_key(
         return Err(company_not_found(&company_id));
     }
     let label = match body {
-        None => None,
+        None | Some(JsonBody(Value::Null)) => None,
         Some(JsonBody(body)) => {
             let map = body_object(body, r#"{"label": "…"} (optional)"#)?;
             let mut errors = Vec::new();

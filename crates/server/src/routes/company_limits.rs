@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::{JsonBody, Path};
 use crate::limits::PaymentRate;
 use crate::routes::companies::{company_not_found, is_valid_id};
-use crate::routes::fields::{body_object, unknown_fields};
+use crate::routes::fields::{body_object, unknown_fields, whole_number};
 use crate::state::AppState;
 
 /// The largest rate or burst the API takes: far above what one server
@@ -140,8 +140,7 @@ fn parse(body: Value) -> Result<CompanyLimits, ApiError> {
     unknown_fields(&body, &FIELDS, &mut errors);
     let mut limit = |name: &str| match body.get(name) {
         None | Some(Value::Null) => None,
-        Some(value) => match value
-            .as_u64()
+        Some(value) => match whole_number(value)
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| (1..=MAX_LIMIT).contains(n))
         {

@@ -4,14 +4,15 @@
 //! back to the run queue once the cause is fixed.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use moneyflow_broker::{Broker, BrokerError};
 use moneyflow_core::ports::{RunStore, StoreError};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
+use crate::routes::run_list::{invalid_query, query_pairs};
 use crate::state::AppState;
 
 /// The most dead letters one listing returns.
@@ -21,10 +22,31 @@ const MAX_LIST: usize = 1_000;
 /// starts over; runs past it keep theirs.
 const MAX_REPLAY_RESET: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    /// How many to list (default 100, at most 1,000).
-    pub limit: Option<usize>,
+/// How many one listing returns unless `limit` says otherwise.
+const DEFAULT_LIST: usize = 100;
+
+/// `limit` from the query (1 to [`MAX_LIST`]); every problem is a 400.
+fn list_limit(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<usize, ApiError> {
+    let mut errors = Vec::new();
+    let pairs = query_pairs(query, &["limit"], &mut errors)?;
+    let mut limit = DEFAULT_LIST;
+    for (_, value) in pairs.iter().filter(|(name, _)| name == "limit") {
+        match value.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIST).contains(&n) => limit = n,
+            _ => errors.push(FieldError::new(
+                "limit",
+                "out_of_range",
+                format!("`limit` must be an integer from 1 to {MAX_LIST}, got `{value}`"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(limit)
+    } else {
+        Err(invalid_query(errors))
+    }
 }
 
 fn broker(state: &AppState) -> Result<&Broker, ApiError> {
@@ -40,19 +62,20 @@ fn unavailable(error: BrokerError) -> ApiError {
 
 /// `GET /admin/dead-letters`: oldest first, left in place.
 #[utoipa::path(get, path = "/admin/dead-letters", tag = "runs",
-    params(("limit" = Option<usize>, Query, description = "Most dead letters listed")),
+    params(("limit" = Option<usize>, Query, description = "Most dead letters listed (1 to 1000, default 100)", minimum = 1, maximum = 1000)),
     responses(
         (status = 200, description = "Dead-lettered runs with their current status"),
+        (status = 400, description = "`limit` is not a whole number from 1 to 1000, or the query has another parameter", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "Admin only", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No broker configured (one-process mode has no dead letters)", body = crate::error::ProblemDetails, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_admin()?;
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LIST);
+    let limit = list_limit(query)?;
     let letters = broker(&state)?
         .dead_letters()
         .list(limit)

@@ -49,15 +49,34 @@ pub const MAX_DELIVERY_LIMIT: usize = 1_000;
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct CreateEndpointRequest {
-    /// Where deliveries are POSTed: an http(s) URL.
-    #[schema(example = "https://example.com/moneyflow/webhooks")]
+    /// Where deliveries are POSTed: an http(s) URL whose host is, and
+    /// resolves to, public addresses (unless `--allow-private-addresses`).
+    #[schema(
+        example = "https://example.com/moneyflow/webhooks",
+        format = "uri",
+        max_length = 2048
+    )]
     pub url: String,
     /// Which run events to deliver; all three by default.
-    #[schema(example = json!(["run.failed", "run.aborted"]))]
-    pub event_types: Option<Vec<String>>,
+    #[schema(example = json!(["run.failed", "run.aborted"]), min_items = 1)]
+    pub event_types: Option<Vec<NotifiedEvent>>,
+    #[schema(max_length = 500)]
     pub description: Option<String>,
+}
+
+/// A run event an endpoint can receive.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Only describes the body in the OpenAPI document.
+pub enum NotifiedEvent {
+    #[serde(rename = "run.succeeded")]
+    Succeeded,
+    #[serde(rename = "run.failed")]
+    Failed,
+    #[serde(rename = "run.aborted")]
+    Aborted,
 }
 
 /// An endpoint as listed: no secret material.
@@ -117,9 +136,9 @@ pub struct EndpointList {
     pub items: Vec<EndpointBody>,
 }
 
-/// A delivery without its attempts.
+/// What every view of a delivery shows.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryBody {
+pub struct DeliveryFields {
     /// `msg_…`: the `webhook-id` of every attempt.
     pub id: String,
     pub endpoint_id: String,
@@ -128,7 +147,6 @@ pub struct DeliveryBody {
     pub event_type: String,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
-    pub attempts: u32,
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
     pub last_error: Option<String>,
@@ -138,7 +156,25 @@ pub struct DeliveryBody {
     pub finished_at: Option<OffsetDateTime>,
 }
 
+/// A delivery without its attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryBody {
+    #[serde(flatten)]
+    pub fields: DeliveryFields,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
 impl From<Delivery> for DeliveryBody {
+    fn from(delivery: Delivery) -> Self {
+        Self {
+            attempts: delivery.attempts,
+            fields: delivery.into(),
+        }
+    }
+}
+
+impl From<Delivery> for DeliveryFields {
     fn from(delivery: Delivery) -> Self {
         Self {
             id: delivery.id,
@@ -146,7 +182,6 @@ impl From<Delivery> for DeliveryBody {
             run_id: delivery.run_id,
             event_type: delivery.event_type,
             status: delivery.status.as_str().to_owned(),
-            attempts: delivery.attempts,
             next_attempt_at: delivery.next_attempt_at,
             last_error: delivery.last_error,
             created_at: delivery.created_at,
@@ -191,7 +226,7 @@ impl From<DeliveryAttempt> for AttemptBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
-    pub delivery: DeliveryBody,
+    pub delivery: DeliveryFields,
     /// The JSON sent: `{type, timestamp, data: {run_id, company_id, event_id, status, rule_version, finished_at}}`.
     #[schema(value_type = Object)]
     pub payload: Value,
@@ -583,7 +618,7 @@ fn delivery_limit(query: Option<&str>) -> Result<usize, ApiError> {
     params(
         ("company_id" = String, Path, description = "The company's id"),
         ("endpoint_id" = String, Path, description = "The endpoint's id (`nep_…`)"),
-        ("limit" = Option<usize>, Query, description = "At most this many (1 to 1000, default 100)"),
+        ("limit" = Option<usize>, Query, description = "At most this many (1 to 1000, default 100)", minimum = 1, maximum = 1000),
     ),
     responses(
         (status = 200, description = "Newest first", body = DeliveryList),
@@ -692,6 +727,15 @@ mod tests {
             assert!(check_address(host, 80).await.is_err(), "{host}");
         }
         assert!(check_address("8.8.8.8", 443).await.is_ok());
+    }
+
+    #[test]
+    fn the_documented_event_types_are_the_ones_accepted() {
+        for event_type in NOTIFICATION_EVENT_TYPES {
+            assert!(serde_json::from_value::<NotifiedEvent>(json!(event_type)).is_ok());
+        }
+        assert!(serde_json::from_value::<NotifiedEvent>(json!("run.queued")).is_err());
+        assert_eq!(NOTIFICATION_EVENT_TYPES.len(), 3);
     }
 
     #[test]

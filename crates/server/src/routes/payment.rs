@@ -44,26 +44,29 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct PaymentEventRequest {
-    #[schema(example = "demo")]
+    #[schema(example = "demo", pattern = "^[A-Za-z0-9_-]{1,128}$")]
     pub company_id: String,
     /// `product`, `digital_product`, `subscription` or `service`.
     #[serde(rename = "type")]
-    #[schema(example = "product")]
+    #[schema(
+        example = "product",
+        pattern = "^(product|digital_product|subscription|service)$"
+    )]
     pub event_type: String,
-    /// A decimal ≥ 0, as a number or a string (read exactly, never as a float).
-    #[schema(value_type = String, example = "120.00")]
+    #[schema(value_type = Amount, example = "120.00")]
     pub total: Value,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Amount>)]
     pub discount: Option<Value>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Amount>)]
     pub tax: Option<Value>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Amount>)]
     pub fees: Option<Value>,
     /// ISO 4217, three upper-case letters.
-    #[schema(example = "BRL")]
+    #[schema(example = "BRL", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
-    /// The sender's id, `^[A-Za-z0-9_.:-]{1,128}$`; the idempotency key when
-    /// no `Idempotency-Key` header is sent. Generated (`evt_…`) when absent.
+    /// The sender's id; the idempotency key when no `Idempotency-Key`
+    /// header is sent. Generated (`evt_…`) when absent.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,128}$")]
     pub event_id: Option<String>,
     #[schema(value_type = Option<Object>, example = json!({"id": "book-1", "type": "book"}))]
     pub product: Option<Value>,
@@ -74,6 +77,34 @@ pub struct PaymentEventRequest {
     #[schema(value_type = Option<Object>)]
     pub service: Option<Value>,
 }
+
+/// An amount: a decimal of at least 0, as a numeric string (read exactly)
+/// or a JSON number (read from its text, never as a float); past the range
+/// of a 96-bit decimal it is refused (422).
+pub struct Amount;
+
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0)),
+            )
+            .description(Some(
+                "A decimal of at least 0, as a numeric string or a number (read exactly)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Amount {}
 
 /// The answer to an accepted (or replayed) event.
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,7 +162,8 @@ impl FromRequestParts<AppState> for PaymentCredentials {
 #[utoipa::path(post, path = "/payment", tag = "payments",
     request_body = PaymentEventRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, unique per company; defaults to the event's `event_id`. Ignored on a signed request, whose identity is its signed `webhook-id`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, unique per company; defaults to the event's `event_id`. Ignored on a signed request, whose identity is its signed `webhook-id`",
+            pattern = "^[!-~]{1,255}$"),
         ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the message id (signed); one event per `webhook-id` and company, so a redelivery (or a replay) answers the original ids"),
         ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: seconds since the epoch, within 5 minutes of the server's clock"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`"),

@@ -25,6 +25,7 @@ use crate::state::AppState;
 
 /// The body of a save or a validation: the original format.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct RuleSetRequest {
     #[schema(example = "b5aa9687-d61f-467c-973e-f55d446981dc")]
@@ -193,6 +194,7 @@ pub async fn save(
     responses(
         (status = 201, description = "Saved as a new version", body = RuleVersionBody),
         (status = 422, description = "Every problem, each with its JSON path", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Another company's id (for a company key)", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 pub async fn save_trailing_slash(
     state: State<AppState>,
@@ -204,7 +206,7 @@ pub async fn save_trailing_slash(
 
 /// Validates a rule set without saving anything.
 #[utoipa::path(post, path = "/payment-rules/validate", tag = "rules",
-    request_body = RuleSetRequest,
+    request_body(content = Value, description = "Any JSON: a rule set (`RuleSetRequest`) or not; whatever is wrong with it is answered as `problems`, not refused"),
     responses(
         (status = 200, description = "Whether the rule set is valid, and every problem", body = ValidationResult),
         (status = 503, description = "The CPU workers stayed busy, or the validation took longer than its budget (`--cpu-time-budget`); retry after `Retry-After`", body = ProblemDetails, content_type = "application/problem+json"),

@@ -24,6 +24,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::{JsonBody, Path};
 use crate::routes::companies::{company_not_found, is_valid_id};
+use crate::routes::fields::whole_number;
 use crate::secret::random_base62;
 use crate::state::AppState;
 use crate::webhook::generate_secret;
@@ -36,12 +37,13 @@ pub const MAX_GRACE_SECONDS: u64 = 7 * 24 * 60 * 60;
 pub const SECRET_ID_PREFIX: &str = "whs_";
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct CreateSigningSecretRequest {
     /// How long the company's earlier secrets stay valid, in seconds
     /// (0 to 604800; default 86400), at most: a secret already due to expire
     /// sooner keeps its earlier end. 0 revokes them all now.
-    #[schema(example = 86400)]
+    #[schema(example = 86400, minimum = 0, maximum = 604_800)]
     pub previous_valid_seconds: Option<u64>,
 }
 
@@ -101,7 +103,7 @@ pub struct SigningSecretList {
 
 /// Reads `{"previous_valid_seconds": 0..=604800}`; every problem is listed.
 fn parse_grace(body: Option<Value>) -> Result<Duration, ApiError> {
-    let Some(body) = body else {
+    let Some(body) = body.filter(|body| !body.is_null()) else {
         return Ok(DEFAULT_GRACE);
     };
     let Value::Object(map) = body else {
@@ -124,19 +126,21 @@ fn parse_grace(body: Option<Value>) -> Result<Duration, ApiError> {
     }
     let grace = match map.get("previous_valid_seconds") {
         None | Some(Value::Null) => Some(DEFAULT_GRACE),
-        Some(Value::Number(n)) => match n.as_u64().filter(|s| *s <= MAX_GRACE_SECONDS) {
-            Some(seconds) => Some(Duration::from_secs(seconds)),
-            None => {
-                errors.push(FieldError::new(
+        Some(value @ Value::Number(_)) => {
+            match whole_number(value).filter(|s| *s <= MAX_GRACE_SECONDS) {
+                Some(seconds) => Some(Duration::from_secs(seconds)),
+                None => {
+                    errors.push(FieldError::new(
                     "previous_valid_seconds",
                     "invalid_value",
                     format!(
                         "`previous_valid_seconds` must be a whole number from 0 to {MAX_GRACE_SECONDS} (a week)"
                     ),
                 ));
-                None
+                    None
+                }
             }
-        },
+        }
         Some(_) => {
             errors.push(FieldError::new(
                 "previous_valid_seconds",

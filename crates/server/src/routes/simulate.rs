@@ -26,13 +26,14 @@ use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
 use crate::extract::{JsonBody, Path};
 use crate::routes::companies::{company_not_found, is_valid_id};
-use crate::routes::fields::{body_object, unknown_fields};
+use crate::routes::fields::{body_object, unknown_fields, whole_number};
 use crate::state::AppState;
 
 /// Events a backtest replays when the body does not say.
 pub const DEFAULT_BACKTEST_LIMIT: usize = 1_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct SimulateRequest {
     /// A payment event, as `POST /payment` takes it (its `company_id` must be this company's).
@@ -44,13 +45,14 @@ pub struct SimulateRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // Only describes the body in the OpenAPI document.
 pub struct BacktestRequest {
     /// The draft rule set's nodes.
     #[schema(value_type = Vec<Object>)]
     pub rules: Vec<Value>,
     /// How many of the newest stored events to replay: 1 to 10,000 (default 1,000).
-    #[schema(example = 1000)]
+    #[schema(example = 1000, minimum = 1, maximum = 10_000)]
     pub limit: Option<u64>,
 }
 
@@ -328,8 +330,7 @@ async fn backtest_checked(
     unknown_fields(&body, &["rules", "limit"], &mut errors);
     let limit = match body.get("limit") {
         None | Some(Value::Null) => Some(DEFAULT_BACKTEST_LIMIT),
-        Some(value) => match value
-            .as_u64()
+        Some(value) => match whole_number(value)
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| (1..=MAX_EVENTS).contains(n))
         {

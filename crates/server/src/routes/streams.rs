@@ -45,6 +45,7 @@ use moneyflow_core::ports::{
 };
 use moneyflow_store::{FeedBatch, Store};
 use tokio::sync::{broadcast, watch};
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldError, ProblemDetails};
@@ -69,6 +70,7 @@ pub const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Where a stream resumes: `Last-Event-ID`, else `?last_event_id=`, else 0.
+/// Each one given must be an event id, even the one that does not count.
 fn last_event_id(
     headers: &HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -82,10 +84,10 @@ fn last_event_id(
     let from_header = headers
         .get(LAST_EVENT_ID_HEADER)
         .map(|value| ("Last-Event-ID", value.to_str().unwrap_or("").to_owned()));
-    let mut last = 0;
-    if let Some((name, value)) = from_header.or(from_query) {
+    let mut ids = Vec::new();
+    for (name, value) in from_header.into_iter().chain(from_query) {
         match value.trim().parse::<i64>() {
-            Ok(id) if id >= 0 => last = id,
+            Ok(id) if id >= 0 => ids.push(id),
             _ => errors.push(FieldError::new(
                 name,
                 "invalid_value",
@@ -94,7 +96,7 @@ fn last_event_id(
         }
     }
     if errors.is_empty() {
-        Ok(last)
+        Ok(ids.first().copied().unwrap_or(0))
     } else {
         Err(invalid_query(errors))
     }
@@ -393,16 +395,34 @@ fn run_not_found(run_id: &str) -> ApiError {
     ApiError::not_found(format!("run `{run_id}` not found"))
 }
 
+/// One message of an event stream, as an SSE parser hands it over (the
+/// keep-alive comments are not messages).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the stream in the OpenAPI document.
+pub struct RunEventMessage {
+    /// The run event's kind: `run.queued`, `run.started`, `node.finished`,
+    /// `run.finished` or `run.redriven`.
+    #[schema(
+        pattern = "^(run\\.queued|run\\.started|node\\.finished|run\\.finished|run\\.redriven)$"
+    )]
+    event: String,
+    /// What to send as `Last-Event-ID` to resume after this message.
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// The run event as JSON: `{id, run_id, company_id, seq, kind, data, created_at}`.
+    data: String,
+}
+
 /// A run's events, live (Server-Sent Events).
 #[utoipa::path(get, path = "/runs/{run_id}/events", tag = "runs",
     params(
         ("run_id" = String, Path, description = "The run's id"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (its `id:`, the run's `seq`)"),
-        ("last_event_id" = Option<i64>, Query, description = "The same, for clients that cannot set headers"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (its `id:`, the run's `seq`)", minimum = 0),
+        ("last_event_id" = Option<i64>, Query, description = "The same, for clients that cannot set headers", minimum = 0),
     ),
     responses(
         (status = 200, description = "`text/event-stream`: `id:` the event's seq in the run, `event:` its kind (`run.queued`, `run.started`, `node.finished`, `run.finished`, `run.redriven`), `data:` the event as JSON (`{id, run_id, company_id, seq, kind, data, created_at}`). Ends after `run.finished`.",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = RunEventMessage),
         (status = 400, description = "`Last-Event-ID` is not an event id", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such run (or another company's)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "The run's company has as many streams open as the server allows (`--max-streams-per-company`)", body = ProblemDetails, content_type = "application/problem+json"),
@@ -440,12 +460,12 @@ pub async fn run_events(
 #[utoipa::path(get, path = "/companies/{company_id}/events", tag = "runs",
     params(
         ("company_id" = String, Path, description = "The company"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (its `id:`, the global event id)"),
-        ("last_event_id" = Option<i64>, Query, description = "The same, for clients that cannot set headers"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event (its `id:`, the global event id)", minimum = 0),
+        ("last_event_id" = Option<i64>, Query, description = "The same, for clients that cannot set headers", minimum = 0),
     ),
     responses(
         (status = 200, description = "`text/event-stream` of every run event of the company: `id:` the global event id (increasing, with gaps), `event:` its kind, `data:` the event as JSON. Does not end.",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = RunEventMessage),
         (status = 400, description = "`Last-Event-ID` is not an event id", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such company (or not the key's)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "The company has as many streams open as the server allows (`--max-streams-per-company`)", body = ProblemDetails, content_type = "application/problem+json"),

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod bounds;
 mod companies;
+mod contract;
 mod cross_process;
 mod distributed;
 mod docs;
