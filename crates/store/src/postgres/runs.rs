@@ -478,53 +478,60 @@ async fn claim_runs(conn: &mut PgConnection, claim: &Claim) -> Result<Vec<String
         })
         .collect();
     let mut claimed = Vec::with_capacity(claim.limit);
-    // CTEs so each locked subquery runs once. A lease that ran out is
-    // claimable again (a visibility timeout): its worker died or stalled.
     if companies.len() > 1 {
         for (company_id, slots) in fair_shares(&companies, claim.limit) {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "WITH due AS ( \
-                     SELECT run_id FROM run_queue \
-                     WHERE company_id = $5 AND available_at <= $3 \
-                       AND (lease_until IS NULL OR lease_until <= $3) \
-                     ORDER BY available_at LIMIT $4 \
-                     FOR UPDATE SKIP LOCKED) \
-                 UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2, claims = q.claims + 1 \
-                 FROM due WHERE q.run_id = due.run_id \
-                 RETURNING q.run_id",
-            )
-            .bind(&claim.owner)
-            .bind(claim.until)
-            .bind(claim.now)
-            .bind(i64::try_from(slots).unwrap_or(i64::MAX))
-            .bind(company_id)
-            .fetch_all(&mut *conn)
-            .await?;
-            claimed.extend(ids);
+            claimed.extend(claim_due(conn, claim, slots, Some(company_id)).await?);
         }
     }
     // What no company's share used goes by due time.
     let rest = claim.limit.saturating_sub(claimed.len());
     if rest > 0 {
-        let ids: Vec<String> = sqlx::query_scalar(
+        claimed.extend(claim_due(conn, claim, rest, None).await?);
+    }
+    Ok(claimed)
+}
+
+/// The claim of up to `limit` due runs, oldest first: `$5` the company
+/// when the filter names it. A CTE so the locked subquery runs once. A lease
+/// that ran out is claimable again (a visibility timeout): its worker died
+/// or stalled.
+macro_rules! claim_due_sql {
+    ($filter:literal) => {
+        concat!(
             "WITH due AS ( \
                  SELECT run_id FROM run_queue \
-                 WHERE available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+                 WHERE ",
+            $filter,
+            " available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
                  ORDER BY available_at LIMIT $4 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE run_queue AS q SET lease_owner = $1, lease_until = $2, claims = q.claims + 1 \
              FROM due WHERE q.run_id = due.run_id \
-             RETURNING q.run_id",
+             RETURNING q.run_id"
         )
+    };
+}
+
+/// Leases up to `limit` due runs (of `company_id` only, when given).
+async fn claim_due(
+    conn: &mut PgConnection,
+    claim: &Claim,
+    limit: usize,
+    company_id: Option<&str>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = match company_id {
+        Some(_) => claim_due_sql!("company_id = $5 AND"),
+        None => claim_due_sql!(""),
+    };
+    let mut query = sqlx::query_scalar(sql)
         .bind(&claim.owner)
         .bind(claim.until)
         .bind(claim.now)
-        .bind(i64::try_from(rest).unwrap_or(i64::MAX))
-        .fetch_all(&mut *conn)
-        .await?;
-        claimed.extend(ids);
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    if let Some(company_id) = company_id {
+        query = query.bind(company_id);
     }
-    Ok(claimed)
+    query.fetch_all(&mut *conn).await
 }
 
 const RUN_COLUMNS: &str = "r.run_id, r.company_id, r.event_id, r.event_type, r.rule_version, \

@@ -285,57 +285,56 @@ fn claim_runs(conn: &Connection, claim: &Claim) -> rusqlite::Result<Vec<String>>
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut claimed = Vec::with_capacity(claim.limit);
-    // A lease that ran out is claimable again (a visibility timeout): its
-    // worker died or stalled.
     if companies.len() > 1 {
-        let mut of_company = conn.prepare_cached(
-            "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
-             WHERE run_id IN (SELECT run_id FROM run_queue \
-                              WHERE company_id = ?5 AND available_at <= ?3 \
-                                AND (lease_until IS NULL OR lease_until <= ?3) \
-                              ORDER BY available_at LIMIT ?4) \
-             RETURNING run_id",
-        )?;
         for (company_id, slots) in fair_shares(&companies, claim.limit) {
-            let ids = of_company.query_map(
-                params![
-                    claim.owner,
-                    to_micros(claim.until),
-                    to_micros(claim.now),
-                    i64::try_from(slots).unwrap_or(i64::MAX),
-                    company_id
-                ],
-                |row| row.get::<_, String>(0),
-            )?;
-            for id in ids {
-                claimed.push(id?);
-            }
+            claimed.extend(claim_due(conn, claim, slots, Some(company_id))?);
         }
     }
     // What no company's share used goes by due time.
     let rest = claim.limit.saturating_sub(claimed.len());
     if rest > 0 {
-        let ids = conn
-            .prepare_cached(
-                "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
-                 WHERE run_id IN (SELECT run_id FROM run_queue \
-                                  WHERE available_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) \
-                                  ORDER BY available_at LIMIT ?4) \
-                 RETURNING run_id",
-            )?
-            .query_map(
-                params![
-                    claim.owner,
-                    to_micros(claim.until),
-                    to_micros(claim.now),
-                    i64::try_from(rest).unwrap_or(i64::MAX)
-                ],
-                |row| row.get::<_, String>(0),
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        claimed.extend(ids);
+        claimed.extend(claim_due(conn, claim, rest, None)?);
     }
     Ok(claimed)
+}
+
+/// The claim of up to `?4` due runs, oldest first: `?5` the company when
+/// the filter names it. A lease that ran out is claimable again (a
+/// visibility timeout): its worker died or stalled.
+macro_rules! claim_due_sql {
+    ($filter:literal) => {
+        concat!(
+            "UPDATE run_queue SET lease_owner = ?1, lease_until = ?2, claims = claims + 1 \
+             WHERE run_id IN (SELECT run_id FROM run_queue WHERE ",
+            $filter,
+            " available_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) \
+                              ORDER BY available_at LIMIT ?4) \
+             RETURNING run_id"
+        )
+    };
+}
+
+/// Leases up to `limit` due runs (of `company_id` only, when given).
+fn claim_due(
+    conn: &Connection,
+    claim: &Claim,
+    limit: usize,
+    company_id: Option<&str>,
+) -> rusqlite::Result<Vec<String>> {
+    let until = to_micros(claim.until);
+    let now = to_micros(claim.now);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&claim.owner, &until, &now, &limit];
+    let sql = match &company_id {
+        Some(company_id) => {
+            values.push(company_id);
+            claim_due_sql!("company_id = ?5 AND")
+        }
+        None => claim_due_sql!(""),
+    };
+    conn.prepare_cached(sql)?
+        .query_map(values.as_slice(), |row| row.get::<_, String>(0))?
+        .collect()
 }
 
 pub(super) const RUN_COLUMNS: &str = "r.run_id, r.company_id, r.event_id, r.event_type, \
