@@ -18,6 +18,18 @@ pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
+/// A `webhook-timestamp`: whole seconds since the epoch, digits only,
+/// within an `i64`.
+pub fn parse_timestamp(text: &[u8]) -> Result<i64, SignatureError> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return Err(SignatureError::InvalidTimestamp);
+    }
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|digits| digits.parse().ok())
+        .ok_or(SignatureError::InvalidTimestamp)
+}
+
 /// Why a signed request was refused. Each variant is a 401; the message is
 /// what the caller is told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,12 +102,7 @@ pub fn parse_headers(
     if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(SignatureError::InvalidId);
     }
-    if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SignatureError::InvalidTimestamp);
-    }
-    let timestamp: i64 = timestamp
-        .parse()
-        .map_err(|_| SignatureError::InvalidTimestamp)?;
+    let timestamp = parse_timestamp(timestamp.as_bytes())?;
 
     let mut signatures = Vec::new();
     for (count, entry) in signature.split_ascii_whitespace().enumerate() {

@@ -29,7 +29,7 @@ use crate::secret::SecretString;
 // The header parser is pure and lives in the core, where it is fuzzed.
 pub use moneyflow_core::signature::{
     ID_HEADER, MAX_ID_LEN, MAX_SIGNATURES, SIGNATURE_HEADER, SignatureError, SignedHeaders,
-    TIMESTAMP_HEADER,
+    TIMESTAMP_HEADER, parse_timestamp,
 };
 
 /// Prefix of a signing secret.

@@ -134,9 +134,23 @@ impl FromRequestParts<AppState> for PaymentCredentials {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
-            return Principal::from_request_parts(parts, state)
-                .await
-                .map(Self::Bearer);
+            let principal = Principal::from_request_parts(parts, state).await?;
+            // Not used beside a Bearer token, but a malformed one is still
+            // refused rather than silently dropped.
+            if let Some(value) = parts.headers.get(webhook::TIMESTAMP_HEADER)
+                && let Err(error) = webhook::parse_timestamp(value.as_bytes())
+            {
+                let message = error.to_string();
+                return Err(ApiError::BadRequest {
+                    detail: message.clone(),
+                    errors: vec![FieldError::new(
+                        webhook::TIMESTAMP_HEADER,
+                        "invalid_value",
+                        message,
+                    )],
+                });
+            }
+            return Ok(Self::Bearer(principal));
         }
         if webhook::is_signed(&parts.headers) {
             let signed = webhook::parse_headers(&parts.headers)?;
@@ -165,7 +179,8 @@ impl FromRequestParts<AppState> for PaymentCredentials {
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, unique per company; defaults to the event's `event_id`. Ignored on a signed request, whose identity is its signed `webhook-id`",
             pattern = "^[!-~]{1,255}$"),
         ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the message id (signed); one event per `webhook-id` and company, so a redelivery (or a replay) answers the original ids"),
-        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: seconds since the epoch, within 5 minutes of the server's clock"),
+        ("webhook-timestamp" = Option<String>, Header, description = "Standard Webhooks: seconds since the epoch, within 5 minutes of the server's clock; refused when malformed even beside a Bearer token, which it does not count with",
+            pattern = "^[0-9]{1,18}$"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`"),
     ),
     security(("bearer" = []), ("standard_webhooks" = [])),

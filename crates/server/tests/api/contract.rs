@@ -86,3 +86,27 @@ backend_test! {
         assert_eq!(problem["errors"][0]["path"], "discount", "{problem}");
     }
 }
+
+backend_test! {
+    async fn a_malformed_webhook_timestamp_is_refused_even_beside_a_bearer_token(app) {
+        let key = app.company_with_demo_rules("acme").await;
+        let response = app
+            .request(reqwest::Method::POST, "/payment", Some(&key))
+            .header("webhook-timestamp", "\\Q")
+            .json(&book_payment("acme"))
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["path"], "webhook-timestamp", "{problem}");
+        // Well-formed, it is not counted: the Bearer token authenticates.
+        let response = app
+            .request(reqwest::Method::POST, "/payment", Some(&key))
+            .header("webhook-timestamp", "0")
+            .json(&book_payment("acme"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+}
