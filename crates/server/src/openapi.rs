@@ -229,34 +229,38 @@ impl Modify for CommonResponses {
                 ),
             );
         }
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                for status in Self::applicable(operation) {
-                    let (_, name, _) = COMMON_RESPONSES
-                        .iter()
-                        .find(|(code, _, _)| *code == status)
-                        .expect("every applicable status has a shared response");
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
-                }
+        for operation in operations_mut(openapi) {
+            for status in Self::applicable(operation) {
+                let (_, name, _) = COMMON_RESPONSES
+                    .iter()
+                    .find(|(code, _, _)| *code == status)
+                    .expect("every applicable status has a shared response");
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
             }
         }
     }
 }
 
 /// `/openapi.json` and `/docs` (no credentials needed).
+/// Every operation of the document.
+fn operations_mut(openapi: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 /// An optional header is absent, never `null`: a header has no null value
 /// (utoipa describes every optional non-query parameter as nullable, and a
 /// client would then send the text `null`).
@@ -265,34 +269,23 @@ struct HeadersAreNeverNull;
 impl Modify for HeadersAreNeverNull {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::schema::{Schema, SchemaType, Type};
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let headers = operation
-                    .parameters
-                    .iter_mut()
-                    .flatten()
-                    .filter(|p| matches!(p.parameter_in, ParameterIn::Header));
-                for parameter in headers {
-                    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
-                        && let SchemaType::Array(types) = &object.schema_type
-                    {
-                        let kept: Vec<Type> = types
-                            .iter()
-                            .filter(|t| **t != Type::Null)
-                            .cloned()
-                            .collect();
-                        if let [only] = kept.as_slice() {
-                            object.schema_type = SchemaType::Type(only.clone());
-                        }
+        for operation in operations_mut(openapi) {
+            let headers = operation
+                .parameters
+                .iter_mut()
+                .flatten()
+                .filter(|p| matches!(p.parameter_in, ParameterIn::Header));
+            for parameter in headers {
+                if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+                    && let SchemaType::Array(types) = &object.schema_type
+                {
+                    let kept: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
+                    if let [only] = kept.as_slice() {
+                        object.schema_type = SchemaType::Type(only.clone());
                     }
                 }
             }

@@ -525,18 +525,26 @@ impl TestApp {
     /// Rows in `table` for `company_id`, read straight from the database.
     pub async fn count_rows(&self, table: &str, company_id: &str) -> i64 {
         // Test-controlled names: safe to splice; the same SQL on both backends.
-        let sql = format!("SELECT COUNT(*) FROM {table} WHERE company_id = '{company_id}'");
+        self.query_i64(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE company_id = '{company_id}'"
+        ))
+        .await
+    }
+
+    /// One integer read straight from the database with `sql`, the same
+    /// text on both backends.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
         if let Some(sqlite) = self.store.as_sqlite() {
-            sqlx::query_scalar(&sql)
+            sqlx::query_scalar(sql)
                 .fetch_one(sqlite.pool())
                 .await
-                .expect("count")
+                .expect("an integer")
         } else {
             let postgres = self.store.as_postgres().expect("a backend");
-            sqlx::query_scalar(&sql)
+            sqlx::query_scalar(sql)
                 .fetch_one(postgres.pool())
                 .await
-                .expect("count")
+                .expect("an integer")
         }
     }
 

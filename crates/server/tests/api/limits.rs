@@ -301,18 +301,7 @@ async fn stored_bytes(app: &TestApp, company_id: &str) -> i64 {
               + (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM run_events WHERE company_id = '{company_id}') \
               + (SELECT COALESCE(SUM(LENGTH(body)), 0) FROM documents WHERE company_id = '{company_id}')"
     );
-    if let Some(sqlite) = app.store.as_sqlite() {
-        sqlx::query_scalar(&sql)
-            .fetch_one(sqlite.pool())
-            .await
-            .unwrap()
-    } else {
-        let postgres = app.store.as_postgres().expect("a backend");
-        sqlx::query_scalar(&sql)
-            .fetch_one(postgres.pool())
-            .await
-            .unwrap()
-    }
+    app.query_i64(&sql).await
 }
 
 mod a_64_mib_http_answer_fails_its_node_and_stores_next_to_nothing {
